@@ -1,0 +1,5 @@
+//go:build !race
+
+package memtier
+
+const raceEnabled = false
