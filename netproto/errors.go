@@ -60,6 +60,7 @@ const (
 	CodeInternal           Code = 11 // server-side failure
 	CodeUnauthenticated    Code = 12 // a password is configured and HELLO has not supplied it
 	CodeUnknownOpcode      Code = 13 // opcode not known to the server
+	CodeOverflow           Code = 14 // a counter would leave the int64 range
 )
 
 var codeNames = [...]string{
@@ -77,6 +78,7 @@ var codeNames = [...]string{
 	CodeInternal:           "internal",
 	CodeUnauthenticated:    "unauthenticated",
 	CodeUnknownOpcode:      "unknown opcode",
+	CodeOverflow:           "overflow",
 }
 
 func (c Code) String() string {

@@ -159,12 +159,12 @@ type Limits struct {
 }
 
 // DefaultLimits returns the limits servers and clients use unless
-// configured otherwise: 16 MiB frames, 64 KiB keys, 8 MiB values.
+// configured otherwise: 16 MiB frames, 8 KiB keys, 4 MiB values (the storage defaults).
 func DefaultLimits() Limits {
 	return Limits{
 		MaxFrameSize: 16 << 20,
-		MaxKeySize:   64 << 10,
-		MaxValueSize: 8 << 20,
+		MaxKeySize:   8 << 10,
+		MaxValueSize: 4 << 20,
 	}
 }
 

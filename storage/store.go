@@ -262,6 +262,31 @@ func (s *Store) Get(ns, key []byte, dst *vclock.Object) (bool, error) {
 	return !allExpired(dst, s.now().UnixNano()), nil
 }
 
+// GetCached is Get answered from memory alone; it never blocks on disk, so
+// a server may call it on its network event loop. ok is false when the
+// answer needs the disk (a memory miss in a persistent store); found and
+// dst are meaningful only when ok.
+func (s *Store) GetCached(ns, key []byte, dst *vclock.Object) (found, ok bool, err error) {
+	if err := s.checkKey(ns, key); err != nil {
+		return false, true, err
+	}
+	if s.closed.Load() {
+		return false, true, ErrClosed
+	}
+	kp := keyPool.Get().(*[]byte)
+	kb := appendDataKey((*kp)[:0], PartitionOf(ns, key, s.cfg.Partitions), ns, key)
+	rec, hit := s.mem.Get(kb)
+	*kp = kb
+	keyPool.Put(kp)
+	if !hit {
+		return false, s.db == nil, nil
+	}
+	if err := decodeRecord(rec, dst); err != nil {
+		return false, true, err
+	}
+	return !allExpired(dst, s.now().UnixNano()), true, nil
+}
+
 // read returns the record for kb from memory, the write-behind queue or
 // Pebble, promoting a disk hit into memory.
 func (s *Store) read(kb []byte) ([]byte, bool, error) {

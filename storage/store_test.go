@@ -585,3 +585,31 @@ func TestKeyLayout(t *testing.T) {
 		}
 	}
 }
+
+func TestGetCached(t *testing.T) {
+	for _, p := range modes {
+		t.Run(p.String(), func(t *testing.T) {
+			s := openTest(t, t.TempDir(), testConfig(t, p))
+			var o vclock.Object
+			found, ok, err := s.GetCached([]byte("ns"), []byte("k"), &o)
+			if err != nil || found || ok != (p == PersistenceNone) {
+				t.Fatalf("absent key: found=%v ok=%v err=%v", found, ok, err)
+			}
+			put(t, s, "ns", "k", "v", 0)
+			if found, ok, err := s.GetCached([]byte("ns"), []byte("k"), &o); err != nil || !found || !ok || string(o.Siblings[0].Value) != "v" {
+				t.Fatalf("cached key: found=%v ok=%v err=%v", found, ok, err)
+			}
+			if p == PersistenceNone {
+				return
+			}
+			s.mem.Clear()
+			before := s.diskReads.Load()
+			if _, ok, _ := s.GetCached([]byte("ns"), []byte("k"), &o); ok {
+				t.Fatal("GetCached answered a memory miss in a persistent store")
+			}
+			if s.diskReads.Load() != before {
+				t.Fatal("GetCached read the disk")
+			}
+		})
+	}
+}
