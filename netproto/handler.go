@@ -29,8 +29,8 @@ type Session struct {
 // stream unusable).
 func (s *Session) CloseAfterReply() { s.closing.Store(true) }
 
-// closeRequested reports whether CloseAfterReply was called.
-func (s *Session) closeRequested() bool { return s.closing.Load() }
+// CloseRequested reports whether CloseAfterReply was called.
+func (s *Session) CloseRequested() bool { return s.closing.Load() }
 
 // Handler executes requests. netproto frames, limits and schedules; the
 // Handler (package node) decides what a request means. Frame bodies alias

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ecachedb/ecache/node"
+	"github.com/ecachedb/ecache/storage"
+)
+
+var serveOptions = []option{
+	{name: "listen", def: "127.0.0.1:7070", usage: "client address of the binary protocol"},
+	{name: "admin-listen", def: "127.0.0.1:7071", usage: "admin HTTP address (/healthz, /readyz, /metrics, /debug/pprof); \"off\" disables"},
+	{name: "data-dir", def: "./ecache-data", usage: "data directory"},
+	{name: "persistence", def: "async", usage: "none | async | sync"},
+	{name: "memory-limit", def: "512MiB", usage: "memory tier size, e.g. 512MiB, 2GB"},
+	{name: "namespace", list: true, usage: "NAME=STRATEGY (lww, siblings, counter, set); repeatable; default=lww is always there"},
+	{name: "password", usage: "password clients must give in HELLO"},
+	{name: "max-key-size", def: "8KiB", usage: "largest key"},
+	{name: "max-value-size", def: "4MiB", usage: "largest value or set member"},
+	{name: "max-conns", def: "10000", usage: "most client connections"},
+	{name: "idle-timeout", def: "0", usage: "close client connections idle this long (0 = never)"},
+	{name: "drain-timeout", def: "10s", usage: "how long shutdown waits for requests in flight"},
+	{name: "log-level", def: "info", usage: "debug | info | warn | error"},
+}
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run an ecache node",
+		Long: "Run an ecache node. Every flag can also be set with an ECACHE_* environment variable\n" +
+			"(ECACHE_MEMORY_LIMIT=1GiB) or in a YAML file given with --config (memory-limit: 1GiB);\n" +
+			"a flag beats the environment, which beats the file, which beats the default.",
+		Args: cobra.NoArgs,
+	}
+	fs := cmd.Flags()
+	fs.String("config", "", "YAML config file (env ECACHE_CONFIG)")
+	for _, o := range serveOptions {
+		if o.list {
+			fs.StringArray(o.name, nil, o.usage)
+		} else {
+			fs.String(o.name, o.def, o.usage)
+		}
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		path, _ := fs.GetString("config")
+		if !fs.Changed("config") {
+			path = os.Getenv("ECACHE_CONFIG")
+		}
+		vals, err := resolve(fs, serveOptions, path)
+		if err != nil {
+			return err
+		}
+		return serve(cmd.Context(), vals)
+	}
+	return cmd
+}
+
+func one(vals map[string][]string, name string) string {
+	if v := vals[name]; len(v) > 0 {
+		return v[len(v)-1]
+	}
+	return ""
+}
+
+// nodeConfig turns resolved option values into a node configuration.
+func nodeConfig(vals map[string][]string, logger *slog.Logger) (node.Config, error) {
+	cfg := node.DefaultConfig()
+	cfg.Logger = logger
+	cfg.Version = version
+	cfg.Listen = one(vals, "listen")
+	cfg.DataDir = one(vals, "data-dir")
+	cfg.Password = one(vals, "password")
+	p, err := storage.ParsePersistence(one(vals, "persistence"))
+	if err != nil {
+		return cfg, fmt.Errorf("--persistence: %w", err)
+	}
+	cfg.Storage.Persistence = p
+	if cfg.Storage.MemoryLimit, err = parseBytes(one(vals, "memory-limit")); err != nil {
+		return cfg, fmt.Errorf("--memory-limit: %w", err)
+	}
+	ks, err := parseBytes(one(vals, "max-key-size"))
+	if err != nil {
+		return cfg, fmt.Errorf("--max-key-size: %w", err)
+	}
+	vs, err := parseBytes(one(vals, "max-value-size"))
+	if err != nil {
+		return cfg, fmt.Errorf("--max-value-size: %w", err)
+	}
+	cfg.Limits.MaxKeySize, cfg.Limits.MaxValueSize = int(ks), int(vs)
+	if cfg.Limits.MaxFrameSize < int(vs)+int(ks)+4096 {
+		cfg.Limits.MaxFrameSize = int(vs) + int(ks) + 4096
+	}
+	if cfg.Server.MaxConns, err = strconv.Atoi(one(vals, "max-conns")); err != nil {
+		return cfg, fmt.Errorf("--max-conns: %w", err)
+	}
+	if cfg.Server.IdleTimeout, err = parseDuration(one(vals, "idle-timeout")); err != nil {
+		return cfg, fmt.Errorf("--idle-timeout: %w", err)
+	}
+	for _, ns := range vals["namespace"] {
+		name, strat, ok := strings.Cut(ns, "=")
+		if !ok || name == "" || strat == "" {
+			return cfg, fmt.Errorf("--namespace %q: want NAME=STRATEGY", ns)
+		}
+		cfg.Namespaces[name] = strat
+	}
+	return cfg, cfg.Validate()
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	return time.ParseDuration(s)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+func serve(ctx context.Context, vals map[string][]string) error {
+	level, err := parseLevel(one(vals, "log-level"))
+	if err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := nodeConfig(vals, logger)
+	if err != nil {
+		return err
+	}
+	drain, err := parseDuration(one(vals, "drain-timeout"))
+	if err != nil {
+		return fmt.Errorf("--drain-timeout: %w", err)
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	n, err := node.Open(cfg)
+	if err != nil {
+		return err
+	}
+	var admin *node.AdminServer
+	if a := one(vals, "admin-listen"); a != "" && a != "off" {
+		if admin, err = node.StartAdmin(n, a); err != nil {
+			n.Close(context.Background())
+			return err
+		}
+	}
+	adminAddr := "off"
+	if admin != nil {
+		adminAddr = admin.Addr()
+	}
+	logger.Info("ecache serving", "version", version, "listen", n.Addr(), "admin", adminAddr,
+		"data_dir", cfg.DataDir, "persistence", cfg.Storage.Persistence, "node_id", n.ID())
+	<-ctx.Done()
+	logger.Info("shutting down: draining connections and flushing")
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	var errs []error
+	if admin != nil {
+		errs = append(errs, admin.Close(dctx))
+	}
+	errs = append(errs, n.Close(dctx))
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,453 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/ecachedb/ecache/merge"
+	"github.com/ecachedb/ecache/netproto"
+	"github.com/ecachedb/ecache/storage"
+	"github.com/ecachedb/ecache/vclock"
+)
+
+var _ netproto.Handler = (*Node)(nil)
+
+// scratch holds the reusable bodies one request needs, so the request path
+// does not allocate them.
+type scratch struct {
+	obj       vclock.Object
+	hello     netproto.HelloRequest
+	ping      netproto.PingBody
+	get       netproto.GetRequest
+	getResp   netproto.GetResponse
+	put       netproto.PutRequest
+	del       netproto.DelRequest
+	writeResp netproto.WriteResponse
+	mget      netproto.MGetRequest
+	mgetResp  netproto.MGetResponse
+	mput      netproto.MPutRequest
+	mputResp  netproto.MPutResponse
+	counter   netproto.CounterRequest
+	set       netproto.SetRequest
+	key       netproto.KeyRequest
+	expire    netproto.ExpireRequest
+	values    [1][]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// ServeFast answers on the event loop what needs no disk: PING, HELLO,
+// STATS, reads the memory tier can answer, and every operation of a
+// memory-only node.
+func (n *Node) ServeFast(s *netproto.Session, f netproto.Frame, dst []byte) ([]byte, bool) {
+	return n.dispatch(s, f, dst, n.store.Persistent())
+}
+
+// Serve answers any request; it may block on disk.
+func (n *Node) Serve(_ context.Context, s *netproto.Session, f netproto.Frame, dst []byte) []byte {
+	out, _ := n.dispatch(s, f, dst, false)
+	return out
+}
+
+// dispatch handles one frame. With cachedOnly it must not block on disk and
+// returns ok=false, dst unchanged, when it would have to.
+func (n *Node) dispatch(s *netproto.Session, f netproto.Frame, dst []byte, cachedOnly bool) (out []byte, ok bool) {
+	start := time.Now()
+	op, id := f.Opcode, f.RequestID
+	if n.cfg.Password != "" && !s.Authenticated && op != netproto.OpHello && op != netproto.OpPing {
+		n.metrics.observe(op, netproto.CodeUnauthenticated, start)
+		return netproto.AppendError(dst, op, id, netproto.CodeUnauthenticated, "authenticate with HELLO first"), true
+	}
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	var (
+		body netproto.Body
+		err  error
+	)
+	switch op {
+	case netproto.OpHello:
+		body, err = n.hello(s, sc, f.Body)
+	case netproto.OpPing:
+		if err = sc.ping.DecodeBody(f.Body); err == nil {
+			body = &sc.ping
+		}
+	case netproto.OpGet:
+		body, ok, err = n.get(sc, f.Body, cachedOnly)
+		if !ok {
+			return dst, false
+		}
+	case netproto.OpMGet:
+		body, ok, err = n.mget(sc, f.Body, cachedOnly)
+		if !ok {
+			return dst, false
+		}
+	case netproto.OpSMembers, netproto.OpTTL:
+		body, ok, err = n.keyRead(op, sc, f.Body, cachedOnly)
+		if !ok {
+			return dst, false
+		}
+	case netproto.OpStats:
+		body = n.statsBody()
+	case netproto.OpPut, netproto.OpDel, netproto.OpMPut, netproto.OpIncr, netproto.OpDecr,
+		netproto.OpSAdd, netproto.OpSRem, netproto.OpExpire:
+		if cachedOnly {
+			return dst, false
+		}
+		body, err = n.write(op, sc, f.Body)
+	default:
+		n.metrics.observe(op, netproto.CodeUnknownOpcode, start)
+		return netproto.AppendError(dst, op, id, netproto.CodeUnknownOpcode, "unknown opcode "+op.String()), true
+	}
+	if err != nil {
+		code := codeFor(err)
+		if code == netproto.CodeUnsupportedVersion {
+			s.CloseAfterReply()
+		}
+		if code == netproto.CodeInternal {
+			n.log.Error("request failed", "op", op.String(), "err", err)
+		}
+		n.metrics.observe(op, code, start)
+		return netproto.AppendError(dst, op, id, code, err.Error()), true
+	}
+	n.metrics.observe(op, netproto.CodeOK, start)
+	return netproto.AppendResponse(dst, op, id, body), true
+}
+
+// codeFor maps an error to its wire code.
+func codeFor(err error) netproto.Code {
+	switch {
+	case errors.Is(err, ErrUnknownNamespace):
+		return netproto.CodeUnknownNamespace
+	case errors.Is(err, merge.ErrWrongType):
+		return netproto.CodeWrongType
+	case errors.Is(err, merge.ErrSiblings):
+		return netproto.CodeSiblings
+	case errors.Is(err, merge.ErrOverflow):
+		return netproto.CodeOverflow
+	case errors.Is(err, storage.ErrKeyTooLarge), errors.Is(err, storage.ErrNamespaceTooLong):
+		return netproto.CodeKeyTooLarge
+	case errors.Is(err, storage.ErrValueTooLarge):
+		return netproto.CodeValueTooLarge
+	case errors.Is(err, vclock.ErrMalformed), errors.Is(err, merge.ErrInvalidOp):
+		return netproto.CodeMalformed
+	case errors.Is(err, errUnauthenticated):
+		return netproto.CodeUnauthenticated
+	}
+	return netproto.CodeOf(err)
+}
+
+var errUnauthenticated = errors.New("node: wrong password")
+
+func (n *Node) hello(s *netproto.Session, sc *scratch, body []byte) (netproto.Body, error) {
+	req := &sc.hello
+	if err := req.DecodeBody(body); err != nil {
+		return nil, err
+	}
+	if req.Version < 1 {
+		return nil, netproto.ErrVersion
+	}
+	if n.cfg.Password != "" {
+		if req.Password != n.cfg.Password {
+			s.Authenticated = false
+			return nil, errUnauthenticated
+		}
+	}
+	s.Authenticated = true
+	s.ClientName = req.Client
+	s.Version = netproto.Version
+	return &netproto.HelloResponse{
+		Version:  netproto.Version,
+		Server:   "ecache/" + n.cfg.Version,
+		NodeID:   uint64(n.ID()),
+		Features: []string{},
+	}, nil
+}
+
+// checkLimits applies the wire limits to a key and values before any work.
+func (n *Node) checkKey(key []byte) error { return n.cfg.Limits.CheckKey(key) }
+
+// fillGet turns an Item into a GET result.
+func fillGet(r *netproto.GetResponse, it Item, noValues bool, sc *scratch) {
+	r.Context = it.Context
+	r.TTL = it.TTL.Milliseconds()
+	r.Values = r.Values[:0]
+	switch {
+	case !it.Found:
+		r.Status = netproto.CodeNotFound
+		r.TTL = 0
+	case len(it.Values) > 1:
+		r.Status = netproto.CodeSiblings
+	default:
+		r.Status = netproto.CodeOK
+	}
+	if it.Found && !noValues {
+		r.Values = append(r.Values, it.Values...)
+	}
+}
+
+func (n *Node) valueStrategy(ns []byte) error {
+	s, err := n.strategy(ns)
+	if err != nil {
+		return err
+	}
+	if s.Type() != merge.TypeValue {
+		return errorfWrongType(s, "GET")
+	}
+	return nil
+}
+
+func errorfWrongType(s merge.Strategy, op string) error {
+	return &wrongTypeError{strategy: s.Name(), op: op}
+}
+
+type wrongTypeError struct{ strategy, op string }
+
+func (e *wrongTypeError) Error() string {
+	return "node: " + e.op + " is not supported by a " + e.strategy + " namespace"
+}
+func (e *wrongTypeError) Unwrap() error { return merge.ErrWrongType }
+
+func (n *Node) get(sc *scratch, body []byte, cachedOnly bool) (netproto.Body, bool, error) {
+	req := &sc.get
+	if err := req.DecodeBody(body); err != nil {
+		return nil, true, err
+	}
+	if err := n.checkKey(req.Key); err != nil {
+		return nil, true, err
+	}
+	if err := n.valueStrategy(req.Namespace); err != nil {
+		return nil, true, err
+	}
+	it, ok, err := n.read(req.Namespace, req.Key, cachedOnly, &sc.obj)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	fillGet(&sc.getResp, it, req.Flags&netproto.GetFlagNoValues != 0, sc)
+	return &sc.getResp, true, nil
+}
+
+func (n *Node) mget(sc *scratch, body []byte, cachedOnly bool) (netproto.Body, bool, error) {
+	req := &sc.mget
+	if err := req.DecodeBody(body); err != nil {
+		return nil, true, err
+	}
+	if err := n.valueStrategy(req.Namespace); err != nil {
+		return nil, true, err
+	}
+	res := sc.mgetResp.Results[:0]
+	for _, key := range req.Keys {
+		var r netproto.GetResponse
+		if err := n.checkKey(key); err != nil {
+			r.Status = codeFor(err)
+			res = append(res, r)
+			continue
+		}
+		var o vclock.Object // each result's values alias its own object
+		it, ok, err := n.read(req.Namespace, key, cachedOnly, &o)
+		if !ok {
+			sc.mgetResp.Results = res[:0]
+			return nil, false, nil
+		}
+		if err != nil {
+			r.Status = codeFor(err)
+		} else {
+			fillGet(&r, it, req.Flags&netproto.GetFlagNoValues != 0, sc)
+		}
+		res = append(res, r)
+	}
+	sc.mgetResp.Results = res
+	return &sc.mgetResp, true, nil
+}
+
+// keyRead serves SMEMBERS and TTL.
+func (n *Node) keyRead(op netproto.Opcode, sc *scratch, body []byte, cachedOnly bool) (netproto.Body, bool, error) {
+	req := &sc.key
+	if err := req.DecodeBody(body); err != nil {
+		return nil, true, err
+	}
+	if err := n.checkKey(req.Key); err != nil {
+		return nil, true, err
+	}
+	s, err := n.strategy(req.Namespace)
+	if err != nil {
+		return nil, true, err
+	}
+	if op == netproto.OpSMembers && s.Type() != merge.TypeSet {
+		return nil, true, errorfWrongType(s, "SMEMBERS")
+	}
+	it, ok, err := n.read(req.Namespace, req.Key, cachedOnly, &sc.obj)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	status := netproto.CodeOK
+	if !it.Found {
+		status = netproto.CodeNotFound
+	}
+	if op == netproto.OpTTL {
+		return &netproto.TTLResponse{Status: status, TTL: it.TTL.Milliseconds()}, true, nil
+	}
+	return &netproto.SMembersResponse{Status: status, Members: it.Members, TTL: it.TTL.Milliseconds()}, true, nil
+}
+
+// write serves every operation that changes data.
+func (n *Node) write(op netproto.Opcode, sc *scratch, body []byte) (netproto.Body, error) {
+	switch op {
+	case netproto.OpPut:
+		req := &sc.put
+		if err := req.DecodeBody(body); err != nil {
+			return nil, err
+		}
+		if err := n.checkKeyValue(req.Key, req.Value); err != nil {
+			return nil, err
+		}
+		cc, err := vclock.DecodeContext(req.Context)
+		if err != nil {
+			return nil, err
+		}
+		_, it, err := n.Apply(req.Namespace, req.Key, merge.Op{Kind: merge.OpPut, Context: cc, Value: req.Value, Expiry: n.expiryFor(req.TTL)})
+		if err != nil {
+			return nil, err
+		}
+		sc.writeResp = netproto.WriteResponse{Status: netproto.CodeOK, Context: it.Context}
+		return &sc.writeResp, nil
+	case netproto.OpDel:
+		req := &sc.del
+		if err := req.DecodeBody(body); err != nil {
+			return nil, err
+		}
+		if err := n.checkKey(req.Key); err != nil {
+			return nil, err
+		}
+		cc, err := vclock.DecodeContext(req.Context)
+		if err != nil {
+			return nil, err
+		}
+		_, it, err := n.Apply(req.Namespace, req.Key, merge.Op{Kind: merge.OpDelete, Context: cc})
+		if err != nil {
+			return nil, err
+		}
+		sc.writeResp = netproto.WriteResponse{Status: netproto.CodeOK, Context: it.Context}
+		return &sc.writeResp, nil
+	case netproto.OpMPut:
+		req := &sc.mput
+		if err := req.DecodeBody(body); err != nil {
+			return nil, err
+		}
+		if _, err := n.strategy(req.Namespace); err != nil {
+			return nil, err
+		}
+		res := sc.mputResp.Results[:0]
+		for _, e := range req.Entries {
+			var r netproto.WriteResponse
+			err := n.checkKeyValue(e.Key, e.Value)
+			var cc vclock.VV
+			if err == nil {
+				cc, err = vclock.DecodeContext(e.Context)
+			}
+			var it Item
+			if err == nil {
+				_, it, err = n.Apply(req.Namespace, e.Key, merge.Op{Kind: merge.OpPut, Context: cc, Value: e.Value, Expiry: n.expiryFor(e.TTL)})
+			}
+			if err != nil {
+				r.Status = codeFor(err)
+			} else {
+				r.Context = it.Context
+			}
+			res = append(res, r)
+		}
+		sc.mputResp.Results = res
+		return &sc.mputResp, nil
+	case netproto.OpIncr, netproto.OpDecr:
+		req := &sc.counter
+		if err := req.DecodeBody(body); err != nil {
+			return nil, err
+		}
+		if err := n.checkKey(req.Key); err != nil {
+			return nil, err
+		}
+		delta := req.Delta
+		if op == netproto.OpDecr {
+			if delta == math.MinInt64 {
+				return nil, merge.ErrOverflow
+			}
+			delta = -delta
+		}
+		_, it, err := n.Apply(req.Namespace, req.Key, merge.Op{Kind: merge.OpIncr, Delta: delta})
+		if err != nil {
+			return nil, err
+		}
+		return &netproto.CounterResponse{Status: netproto.CodeOK, Value: it.Counter}, nil
+	case netproto.OpSAdd, netproto.OpSRem:
+		req := &sc.set
+		if err := req.DecodeBody(body); err != nil {
+			return nil, err
+		}
+		if err := n.checkKey(req.Key); err != nil {
+			return nil, err
+		}
+		for _, m := range req.Members {
+			if err := n.cfg.Limits.CheckValue(m); err != nil {
+				return nil, err
+			}
+		}
+		kind := merge.OpSAdd
+		if op == netproto.OpSRem {
+			kind = merge.OpSRem
+		}
+		if _, _, err := n.Apply(req.Namespace, req.Key, merge.Op{Kind: kind, Members: req.Members}); err != nil {
+			return nil, err
+		}
+		return &netproto.StatusResponse{Status: netproto.CodeOK}, nil
+	case netproto.OpExpire:
+		req := &sc.expire
+		if err := req.DecodeBody(body); err != nil {
+			return nil, err
+		}
+		if err := n.checkKey(req.Key); err != nil {
+			return nil, err
+		}
+		if req.TTL < 0 {
+			return nil, merge.ErrInvalidOp
+		}
+		_, _, err := n.Apply(req.Namespace, req.Key, merge.Op{Kind: merge.OpExpire, Expiry: n.expiryFor(req.TTL)})
+		if errors.Is(err, merge.ErrNotFound) {
+			return &netproto.StatusResponse{Status: netproto.CodeNotFound}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &netproto.StatusResponse{Status: netproto.CodeOK}, nil
+	}
+	return nil, netproto.ErrUnknownOpcode
+}
+
+func (n *Node) checkKeyValue(key, value []byte) error {
+	if err := n.checkKey(key); err != nil {
+		return err
+	}
+	return n.cfg.Limits.CheckValue(value)
+}
+
+// statsBody reports the node's counters.
+func (n *Node) statsBody() netproto.Body {
+	st := n.store.Stats()
+	stat := func(name string, v int64) netproto.Stat { return netproto.Stat{Name: []byte(name), Value: v} }
+	stats := []netproto.Stat{
+		stat("memory_bytes", st.MemoryBytes),
+		stat("memory_limit_bytes", st.MemoryLimit),
+		stat("memory_entries", int64(st.MemoryEntries)),
+		stat("memory_hits", int64(st.Memory.Hits)),
+		stat("memory_misses", int64(st.Memory.Misses)),
+		stat("memory_evictions", int64(st.Memory.Evictions)),
+		stat("pending_bytes", st.PendingBytes),
+		stat("expired_total", int64(st.Expired)),
+	}
+	if n.server != nil {
+		ss := n.server.Stats()
+		stats = append(stats, stat("connections", int64(ss.Conns)), stat("connections_accepted", int64(ss.Accepted)))
+	}
+	return &netproto.StatsResponse{Stats: stats}
+}

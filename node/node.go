@@ -1,0 +1,249 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ecachedb/ecache/merge"
+	"github.com/ecachedb/ecache/netproto/server"
+	"github.com/ecachedb/ecache/storage"
+	"github.com/ecachedb/ecache/vclock"
+)
+
+// Node is one ecache server node.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	store *storage.Store
+	hlc   *vclock.HLC
+	// namespaces resolves a namespace name to its strategy; read-only
+	// after Open.
+	namespaces map[string]merge.Strategy
+	server     *server.Server
+	metrics    *metrics
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the node's store and, when cfg.Listen is set, starts serving
+// the binary protocol.
+func Open(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, now: cfg.Now, namespaces: make(map[string]merge.Strategy)}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
+	}
+	if n.now == nil {
+		n.now = time.Now
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = merge.NewRegistry()
+	}
+	for ns, name := range cfg.Namespaces {
+		s, err := reg.Lookup(name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: Namespaces: %s: %w", ErrInvalidConfig, ns, err)
+		}
+		n.namespaces[ns] = s
+	}
+	if _, ok := n.namespaces[DefaultNamespace]; !ok {
+		n.namespaces[DefaultNamespace], _ = reg.Lookup(merge.NameLWW)
+	}
+	n.hlc = vclock.NewHLC(n.now, cfg.MaxClockOffset)
+	st, err := storage.Open(cfg.DataDir, cfg.storageConfig())
+	if err != nil {
+		return nil, err
+	}
+	n.store = st
+	n.metrics = newMetrics(n)
+	if cfg.Listen != "" {
+		scfg := cfg.Server
+		scfg.Addr = cfg.Listen
+		scfg.Limits = cfg.Limits
+		if scfg.Logger == nil {
+			scfg.Logger = n.log
+		}
+		srv, err := server.New(scfg, n)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("%w: Server: %w", ErrInvalidConfig, err)
+		}
+		if err := srv.Start(); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("node: listening on %s: %w", cfg.Listen, err)
+		}
+		n.server = srv
+	}
+	n.log.Info("node open", "node_id", st.NodeID(), "listen", n.Addr(), "persistence", st.Config().Persistence)
+	return n, nil
+}
+
+// ID returns the node's identity.
+func (n *Node) ID() vclock.NodeID { return n.store.NodeID() }
+
+// Addr returns the address the binary protocol is served on, "" if none.
+func (n *Node) Addr() string {
+	if n.server == nil {
+		return ""
+	}
+	return n.server.Addr()
+}
+
+// Store returns the node's store.
+func (n *Node) Store() *storage.Store { return n.store }
+
+// Namespaces returns the configured namespace names and their strategies.
+func (n *Node) Namespaces() map[string]string {
+	out := make(map[string]string, len(n.namespaces))
+	for ns, s := range n.namespaces {
+		out[ns] = s.Name()
+	}
+	return out
+}
+
+// Close stops serving — letting requests in flight finish and their replies
+// go out, within ctx — then flushes and closes the store. It is idempotent.
+func (n *Node) Close(ctx context.Context) error {
+	n.closeOnce.Do(func() {
+		n.closed.Store(true)
+		var errs []error
+		if n.server != nil {
+			if err := n.server.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		n.closeErr = errors.Join(errs...)
+		n.log.Info("node closed", "err", n.closeErr)
+	})
+	return n.closeErr
+}
+
+func (n *Node) strategy(ns []byte) (merge.Strategy, error) {
+	if len(ns) == 0 {
+		ns = []byte(DefaultNamespace)
+	}
+	s, ok := n.namespaces[string(ns)]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownNamespace, ns)
+	}
+	return s, nil
+}
+
+// nsName returns the storage name of a namespace (the default for empty).
+func nsName(ns []byte) []byte {
+	if len(ns) == 0 {
+		return []byte(DefaultNamespace)
+	}
+	return ns
+}
+
+// Item is what a read returns.
+type Item struct {
+	// Result is the strategy's view of the object.
+	merge.Result
+	// Context is the causal context to send back with the next write; it
+	// may be non-empty when Found is false (a deletion's).
+	Context []byte
+	// TTL is the time left before expiry; zero means none.
+	TTL time.Duration
+}
+
+// Read returns the object of (ns, key) as its namespace's strategy resolves
+// it. With cachedOnly it never blocks on disk and reports ok=false when the
+// memory tier cannot answer. dst is reused scratch space; the Item's byte
+// slices alias store memory that is never modified.
+func (n *Node) read(ns, key []byte, cachedOnly bool, dst *vclock.Object) (item Item, ok bool, err error) {
+	s, err := n.strategy(ns)
+	if err != nil {
+		return Item{}, true, err
+	}
+	var found bool
+	if cachedOnly {
+		found, ok, err = n.store.GetCached(nsName(ns), key, dst)
+		if !ok || err != nil {
+			return Item{}, ok, err
+		}
+	} else {
+		found, err = n.store.Get(nsName(ns), key, dst)
+		if err != nil {
+			return Item{}, true, err
+		}
+	}
+	if !found {
+		return Item{}, true, nil
+	}
+	now := n.now()
+	item.Result = s.Read(*dst, now.UnixNano())
+	item.Context = vclock.EncodeContext(dst.Clock)
+	if item.Found && item.Expiry != 0 {
+		item.TTL = max(time.Duration(item.Expiry-now.UnixNano()), time.Millisecond)
+	}
+	return item, true, nil
+}
+
+// Get reads (ns, key).
+func (n *Node) Get(ns, key []byte) (Item, error) {
+	if n.closed.Load() {
+		return Item{}, ErrClosed
+	}
+	var o vclock.Object
+	it, _, err := n.read(ns, key, false, &o)
+	return it, err
+}
+
+// Apply coordinates one write of (ns, key) at this node: the strategy
+// applies op to the stored object, issuing exactly one new dot, under the
+// store's per-key lock. It returns the new object and what a reader now
+// sees.
+func (n *Node) Apply(ns, key []byte, op merge.Op) (vclock.Object, Item, error) {
+	if n.closed.Load() {
+		return vclock.Object{}, Item{}, ErrClosed
+	}
+	s, err := n.strategy(ns)
+	if err != nil {
+		return vclock.Object{}, Item{}, err
+	}
+	obj, err := n.store.Update(nsName(ns), key, func(cur vclock.Object, _ bool) (vclock.Object, error) {
+		// A new version's timestamp orders after every version it
+		// replaces, even when this node's wall clock is behind.
+		ts := n.hlc.Now()
+		if m := cur.MaxHLC(); m >= ts {
+			if t, err := n.hlc.Observe(m); err == nil {
+				ts = t
+			}
+		}
+		return s.Apply(cur, op, merge.Coordinator{Node: n.store.NodeID(), HLC: ts})
+	})
+	if err != nil {
+		return vclock.Object{}, Item{}, err
+	}
+	now := n.now()
+	it := Item{Result: s.Read(obj, now.UnixNano()), Context: vclock.EncodeContext(obj.Clock)}
+	if it.Found && it.Expiry != 0 {
+		it.TTL = max(time.Duration(it.Expiry-now.UnixNano()), time.Millisecond)
+	}
+	return obj, it, nil
+}
+
+// expiryFor converts a relative TTL in milliseconds to an absolute expiry
+// (zero for none).
+func (n *Node) expiryFor(ttlMS int64) int64 {
+	if ttlMS <= 0 {
+		return 0
+	}
+	return n.now().Add(time.Duration(ttlMS) * time.Millisecond).UnixNano()
+}
