@@ -127,7 +127,6 @@ func DefaultConfig() Config {
 		Workers:    4 * procs,
 		QueueDepth: 1024,
 		MaxConns:   10000,
-		Logger:     slog.Default(),
 	}
 }
 
@@ -230,6 +229,9 @@ type Server struct {
 func New(cfg Config, h netproto.Handler) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if h == nil {
 		return nil, fmt.Errorf("%w: nil netproto.Handler", ErrInvalidConfig)
