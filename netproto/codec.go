@@ -19,6 +19,11 @@ type dec struct {
 	err error
 }
 
+// MaxArrayLen bounds every array in a body (the keys of an MGET, the
+// entries of an MPUT, the members of a SADD), so a small hostile frame
+// cannot make a decoder allocate many times its own size.
+const MaxArrayLen = 1 << 16
+
 // init readies d to read b as a single top-level value.
 func (d *dec) init(b []byte) {
 	d.r.Reset(b)
@@ -70,6 +75,10 @@ func (d *dec) enter(min int) (saved [2]int) {
 	}
 	if n < min {
 		d.err = fmt.Errorf("%w: array of %d fields, want at least %d", ErrMalformed, n, min)
+		return saved
+	}
+	if n > MaxArrayLen {
+		d.err = fmt.Errorf("%w: array of %d elements, limit %d", ErrMalformed, n, MaxArrayLen)
 		return saved
 	}
 	d.n = n

@@ -3,6 +3,7 @@ package netproto
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -212,5 +213,26 @@ func TestDecodeAliasesInput(t *testing.T) {
 	// overwrites the next field.
 	if cap(p.Key) != len(p.Key) {
 		t.Fatalf("cap(Key) = %d", cap(p.Key))
+	}
+}
+
+// TestArrayLimit: an array header claiming more than MaxArrayLen elements is
+// refused before anything is allocated for it.
+func TestArrayLimit(t *testing.T) {
+	body := []byte{0x93, 0xa0, 0xdd, 0x00, 0x01, 0x00, 0x01} // [ns, keys: array32 of 65537, ...]
+	body = append(body, make([]byte, 70000)...)
+	var m MGetRequest
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := m.DecodeBody(body); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("got %v, want ErrMalformed", err)
+	}
+	runtime.ReadMemStats(&after)
+	if d := after.TotalAlloc - before.TotalAlloc; d > 16<<10 {
+		t.Fatalf("refusing an oversized array allocated %d bytes", d)
+	}
+	ok := append([]byte{0x93, 0xa0, 0xdc, 0x00, 0x03}, 0xa1, 'a', 0xa1, 'b', 0xa1, 'c', 0x00)
+	if err := m.DecodeBody(ok); err != nil || len(m.Keys) != 3 {
+		t.Fatalf("small array: %v %q", err, m.Keys)
 	}
 }

@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -39,6 +41,24 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
+// maxRetained bounds the slices a pooled scratch keeps, so one large batch
+// request does not pin its memory in the pool.
+const maxRetained = 1024
+
+// release returns sc to the pool, dropping oversized slices.
+func (sc *scratch) release() {
+	if cap(sc.mget.Keys) > maxRetained || cap(sc.mgetResp.Results) > maxRetained {
+		sc.mget.Keys, sc.mgetResp.Results = nil, nil
+	}
+	if cap(sc.mput.Entries) > maxRetained || cap(sc.mputResp.Results) > maxRetained {
+		sc.mput.Entries, sc.mputResp.Results = nil, nil
+	}
+	if cap(sc.set.Members) > maxRetained {
+		sc.set.Members = nil
+	}
+	scratchPool.Put(sc)
+}
+
 // ServeFast answers on the event loop what needs no disk: PING, HELLO,
 // STATS, reads the memory tier can answer, and every operation of a
 // memory-only node.
@@ -62,7 +82,7 @@ func (n *Node) dispatch(s *netproto.Session, f netproto.Frame, dst []byte, cache
 		return netproto.AppendError(dst, op, id, netproto.CodeUnauthenticated, "authenticate with HELLO first"), true
 	}
 	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
+	defer sc.release()
 	var (
 		body netproto.Body
 		err  error
@@ -119,6 +139,8 @@ func (n *Node) dispatch(s *netproto.Session, f netproto.Frame, dst []byte, cache
 // codeFor maps an error to its wire code.
 func codeFor(err error) netproto.Code {
 	switch {
+	case errors.Is(err, storage.ErrCorrupt), errors.Is(err, storage.ErrDisk), errors.Is(err, storage.ErrClosed):
+		return netproto.CodeInternal // the node's fault, never the request's: logged
 	case errors.Is(err, ErrUnknownNamespace):
 		return netproto.CodeUnknownNamespace
 	case errors.Is(err, merge.ErrWrongType):
@@ -131,7 +153,7 @@ func codeFor(err error) netproto.Code {
 		return netproto.CodeKeyTooLarge
 	case errors.Is(err, storage.ErrValueTooLarge):
 		return netproto.CodeValueTooLarge
-	case errors.Is(err, vclock.ErrMalformed), errors.Is(err, merge.ErrInvalidOp):
+	case errors.Is(err, vclock.ErrMalformed), errors.Is(err, merge.ErrInvalidOp), errors.Is(err, errTTL):
 		return netproto.CodeMalformed
 	case errors.Is(err, errUnauthenticated):
 		return netproto.CodeUnauthenticated
@@ -150,7 +172,7 @@ func (n *Node) hello(s *netproto.Session, sc *scratch, body []byte) (netproto.Bo
 		return nil, netproto.ErrVersion
 	}
 	if n.cfg.Password != "" {
-		if req.Password != n.cfg.Password {
+		if subtle.ConstantTimeCompare([]byte(req.Password), []byte(n.cfg.Password)) != 1 {
 			s.Authenticated = false
 			return nil, errUnauthenticated
 		}
@@ -238,6 +260,7 @@ func (n *Node) mget(sc *scratch, body []byte, cachedOnly bool) (netproto.Body, b
 		return nil, true, err
 	}
 	res := sc.mgetResp.Results[:0]
+	size := 0
 	for _, key := range req.Keys {
 		var r netproto.GetResponse
 		if err := n.checkKey(key); err != nil {
@@ -255,6 +278,14 @@ func (n *Node) mget(sc *scratch, body []byte, cachedOnly bool) (netproto.Body, b
 			r.Status = codeFor(err)
 		} else {
 			fillGet(&r, it, req.Flags&netproto.GetFlagNoValues != 0, sc)
+		}
+		size += 16 + len(key) + len(r.Context)
+		for _, v := range r.Values {
+			size += 5 + len(v)
+		}
+		if size > n.cfg.Limits.MaxFrameSize-netproto.HeaderSize {
+			sc.mgetResp.Results = res[:0]
+			return nil, true, fmt.Errorf("%w: MGET response would exceed the %d-byte frame limit; ask for fewer keys", storage.ErrValueTooLarge, n.cfg.Limits.MaxFrameSize)
 		}
 		res = append(res, r)
 	}
@@ -307,7 +338,11 @@ func (n *Node) write(op netproto.Opcode, sc *scratch, body []byte) (netproto.Bod
 		if err != nil {
 			return nil, err
 		}
-		_, it, err := n.Apply(req.Namespace, req.Key, merge.Op{Kind: merge.OpPut, Context: cc, Value: req.Value, Expiry: n.expiryFor(req.TTL)})
+		exp, err := n.expiryFor(req.TTL)
+		if err != nil {
+			return nil, err
+		}
+		_, it, err := n.Apply(req.Namespace, req.Key, merge.Op{Kind: merge.OpPut, Context: cc, Value: req.Value, Expiry: exp})
 		if err != nil {
 			return nil, err
 		}
@@ -336,8 +371,12 @@ func (n *Node) write(op netproto.Opcode, sc *scratch, body []byte) (netproto.Bod
 		if err := req.DecodeBody(body); err != nil {
 			return nil, err
 		}
-		if _, err := n.strategy(req.Namespace); err != nil {
+		s, err := n.strategy(req.Namespace)
+		if err != nil {
 			return nil, err
+		}
+		if s.Type() != merge.TypeValue {
+			return nil, errorfWrongType(s, "MPUT")
 		}
 		res := sc.mputResp.Results[:0]
 		for _, e := range req.Entries {
@@ -347,9 +386,13 @@ func (n *Node) write(op netproto.Opcode, sc *scratch, body []byte) (netproto.Bod
 			if err == nil {
 				cc, err = vclock.DecodeContext(e.Context)
 			}
+			var exp int64
+			if err == nil {
+				exp, err = n.expiryFor(e.TTL)
+			}
 			var it Item
 			if err == nil {
-				_, it, err = n.Apply(req.Namespace, e.Key, merge.Op{Kind: merge.OpPut, Context: cc, Value: e.Value, Expiry: n.expiryFor(e.TTL)})
+				_, it, err = n.Apply(req.Namespace, e.Key, merge.Op{Kind: merge.OpPut, Context: cc, Value: e.Value, Expiry: exp})
 			}
 			if err != nil {
 				r.Status = codeFor(err)
@@ -367,6 +410,21 @@ func (n *Node) write(op netproto.Opcode, sc *scratch, body []byte) (netproto.Bod
 		}
 		if err := n.checkKey(req.Key); err != nil {
 			return nil, err
+		}
+		if req.Delta == 0 {
+			// A read: it must not create, revive or rewrite the counter.
+			s, err := n.strategy(req.Namespace)
+			if err != nil {
+				return nil, err
+			}
+			if s.Type() != merge.TypeCounter {
+				return nil, errorfWrongType(s, op.String())
+			}
+			it, _, err := n.read(req.Namespace, req.Key, false, &sc.obj)
+			if err != nil {
+				return nil, err
+			}
+			return &netproto.CounterResponse{Status: netproto.CodeOK, Value: it.Counter}, nil
 		}
 		delta := req.Delta
 		if op == netproto.OpDecr {
@@ -409,12 +467,17 @@ func (n *Node) write(op netproto.Opcode, sc *scratch, body []byte) (netproto.Bod
 		if err := n.checkKey(req.Key); err != nil {
 			return nil, err
 		}
-		if req.TTL < 0 {
-			return nil, merge.ErrInvalidOp
+		exp, err := n.expiryFor(req.TTL)
+		if err != nil {
+			return nil, err
 		}
-		_, _, err := n.Apply(req.Namespace, req.Key, merge.Op{Kind: merge.OpExpire, Expiry: n.expiryFor(req.TTL)})
+		_, _, err = n.Apply(req.Namespace, req.Key, merge.Op{Kind: merge.OpExpire, Expiry: exp})
 		if errors.Is(err, merge.ErrNotFound) {
 			return &netproto.StatusResponse{Status: netproto.CodeNotFound}, nil
+		}
+		if errors.Is(err, merge.ErrSiblings) {
+			// Nothing changed: resolve the siblings, then set the TTL.
+			return &netproto.StatusResponse{Status: netproto.CodeSiblings}, nil
 		}
 		if err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,11 +80,12 @@ func Open(cfg Config) (*Node, error) {
 			st.Close()
 			return nil, fmt.Errorf("%w: Server: %w", ErrInvalidConfig, err)
 		}
+		// Set before Start: requests (STATS) read it as soon as it serves.
+		n.server = srv
 		if err := srv.Start(); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("node: listening on %s: %w", cfg.Listen, err)
 		}
-		n.server = srv
 	}
 	n.log.Info("node open", "node_id", st.NodeID(), "listen", n.Addr(), "persistence", st.Config().Persistence)
 	return n, nil
@@ -239,11 +241,19 @@ func (n *Node) Apply(ns, key []byte, op merge.Op) (vclock.Object, Item, error) {
 	return obj, it, nil
 }
 
+// errTTL rejects a TTL that is negative or so large that the expiry would
+// overflow the clock.
+var errTTL = errors.New("node: ttl out of range")
+
 // expiryFor converts a relative TTL in milliseconds to an absolute expiry
-// (zero for none).
-func (n *Node) expiryFor(ttlMS int64) int64 {
-	if ttlMS <= 0 {
-		return 0
+// in Unix nanoseconds (zero for none).
+func (n *Node) expiryFor(ttlMS int64) (int64, error) {
+	if ttlMS == 0 {
+		return 0, nil
 	}
-	return n.now().Add(time.Duration(ttlMS) * time.Millisecond).UnixNano()
+	now := n.now().UnixNano()
+	if ttlMS < 0 || ttlMS > (math.MaxInt64-now)/int64(time.Millisecond) {
+		return 0, fmt.Errorf("%w: %d ms", errTTL, ttlMS)
+	}
+	return now + ttlMS*int64(time.Millisecond), nil
 }

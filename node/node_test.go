@@ -134,7 +134,11 @@ func TestTTL(t *testing.T) {
 	cfg := testConfig(t, storage.PersistenceAsync)
 	cfg.Now = clock.Now
 	n := openNode(t, cfg)
-	if _, _, err := n.Apply(nil, b("k"), merge.Op{Kind: merge.OpPut, Value: b("v"), Expiry: n.expiryFor(10_000)}); err != nil {
+	exp, err := n.expiryFor(10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.Apply(nil, b("k"), merge.Op{Kind: merge.OpPut, Value: b("v"), Expiry: exp}); err != nil {
 		t.Fatal(err)
 	}
 	it, _ := n.Get(nil, b("k"))
@@ -312,5 +316,79 @@ func TestPassword(t *testing.T) {
 	}
 	if _, e := serveFrame(t, n, s, netproto.OpGet, &netproto.GetRequest{Key: b("k")}, &netproto.GetResponse{}); e != nil {
 		t.Fatalf("GET after auth: %+v", e)
+	}
+}
+
+// TestEdgeCasesFromReview pins behaviours a review found wrong: each case
+// failed before its fix.
+func TestEdgeCasesFromReview(t *testing.T) {
+	cfg := testConfig(t, storage.PersistenceNone)
+	cfg.Limits.MaxFrameSize = 64 << 10
+	cfg.Limits.MaxValueSize = 32 << 10
+	n := openNode(t, cfg)
+	s := &netproto.Session{}
+	var wr netproto.WriteResponse
+	serveFrame(t, n, s, netproto.OpPut, &netproto.PutRequest{Key: b("k"), Value: b("keep")}, &wr)
+
+	// A TTL whose expiry would overflow the clock is refused, and the old
+	// value survives.
+	for _, ttl := range []int64{1<<63 - 1, 18446744073710, -5} {
+		if _, e := serveFrame(t, n, s, netproto.OpPut, &netproto.PutRequest{Key: b("k"), Value: b("lost"), TTL: ttl}, &wr); e == nil || e.Code != netproto.CodeMalformed {
+			t.Errorf("PUT ttl %d: %+v, want malformed", ttl, e)
+		}
+		if _, e := serveFrame(t, n, s, netproto.OpExpire, &netproto.ExpireRequest{Key: b("k"), TTL: ttl}, &netproto.StatusResponse{}); e == nil || e.Code != netproto.CodeMalformed {
+			t.Errorf("EXPIRE ttl %d: %+v, want malformed", ttl, e)
+		}
+	}
+	var gr netproto.GetResponse
+	if serveFrame(t, n, s, netproto.OpGet, &netproto.GetRequest{Key: b("k")}, &gr); len(gr.Values) != 1 || string(gr.Values[0]) != "keep" || gr.TTL != 0 {
+		t.Fatalf("after refused TTLs: %+v", gr)
+	}
+
+	// INCR 0 reads: it does not create the counter.
+	var cr netproto.CounterResponse
+	if _, e := serveFrame(t, n, s, netproto.OpIncr, &netproto.CounterRequest{Namespace: b("cnt"), Key: b("absent"), Delta: 0}, &cr); e != nil || cr.Value != 0 {
+		t.Fatalf("INCR 0: %+v %+v", cr, e)
+	}
+	// No-op writes on absent keys store nothing.
+	serveFrame(t, n, s, netproto.OpDel, &netproto.DelRequest{Namespace: b("cnt"), Key: b("absent2")}, &wr)
+	serveFrame(t, n, s, netproto.OpSRem, &netproto.SetRequest{Namespace: b("tags"), Key: b("absent3"), Members: [][]byte{b("m")}}, &netproto.StatusResponse{})
+	var tr netproto.TTLResponse
+	for _, k := range []struct{ ns, key string }{{"cnt", "absent"}, {"cnt", "absent2"}, {"tags", "absent3"}} {
+		if serveFrame(t, n, s, netproto.OpTTL, &netproto.KeyRequest{Namespace: b(k.ns), Key: b(k.key)}, &tr); tr.Status != netproto.CodeNotFound {
+			t.Errorf("%s/%s exists after a no-op", k.ns, k.key)
+		}
+	}
+	if st := n.Store().Stats(); st.MemoryEntries != 1 {
+		t.Fatalf("%d objects stored, want only k", st.MemoryEntries)
+	}
+
+	// EXPIRE on a key with concurrent siblings answers status siblings and
+	// changes nothing.
+	serveFrame(t, n, s, netproto.OpPut, &netproto.PutRequest{Namespace: b("sib"), Key: b("d"), Value: b("a")}, &wr)
+	serveFrame(t, n, s, netproto.OpPut, &netproto.PutRequest{Namespace: b("sib"), Key: b("d"), Value: b("b")}, &wr)
+	var st netproto.StatusResponse
+	if _, e := serveFrame(t, n, s, netproto.OpExpire, &netproto.ExpireRequest{Namespace: b("sib"), Key: b("d"), TTL: 1000}, &st); e != nil || st.Status != netproto.CodeSiblings {
+		t.Fatalf("EXPIRE on siblings: %+v %+v", st, e)
+	}
+
+	// MPUT to a counter namespace is one wrong-type error.
+	if _, e := serveFrame(t, n, s, netproto.OpMPut, &netproto.MPutRequest{Namespace: b("cnt"), Entries: []netproto.MPutEntry{{Key: b("x"), Value: b("1")}}}, &netproto.MPutResponse{}); e == nil || e.Code != netproto.CodeWrongType {
+		t.Fatalf("MPUT on counter: %+v", e)
+	}
+
+	// An MGET whose response would pass the frame limit is refused whole.
+	big := make([]byte, 8<<10)
+	serveFrame(t, n, s, netproto.OpPut, &netproto.PutRequest{Key: b("big"), Value: big}, &wr)
+	keys := make([][]byte, 20)
+	for i := range keys {
+		keys[i] = b("big")
+	}
+	if _, e := serveFrame(t, n, s, netproto.OpMGet, &netproto.MGetRequest{Keys: keys}, &netproto.MGetResponse{}); e == nil || e.Code != netproto.CodeValueTooLarge {
+		t.Fatalf("oversized MGET: %+v", e)
+	}
+	var mg netproto.MGetResponse
+	if _, e := serveFrame(t, n, s, netproto.OpMGet, &netproto.MGetRequest{Keys: keys[:4]}, &mg); e != nil || len(mg.Results) != 4 {
+		t.Fatalf("MGET within the limit: %+v", e)
 	}
 }

@@ -400,8 +400,8 @@ func (s *Store) Update(ns, key []byte, fn UpdateFunc) (vclock.Object, error) {
 	if len(rec) > s.cfg.MaxRecordSize {
 		return vclock.Object{}, fmt.Errorf("%w: record of %d bytes, limit %d", ErrValueTooLarge, len(rec), s.cfg.MaxRecordSize)
 	}
-	if found && bytes.Equal(rec, old) {
-		return next, nil
+	if found && bytes.Equal(rec, old) || !found && next.IsZero() {
+		return next, nil // nothing changed: write nothing
 	}
 	// Another writer may have hit a disk failure while fn ran; Pebble must
 	// not see another write after that.

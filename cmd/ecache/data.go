@@ -85,7 +85,11 @@ func newDataCmds() []*cobra.Command {
 		cmd := &cobra.Command{Use: use, Short: short, Args: args}
 		f.register(cmd, withTTL, withContext)
 		cmd.RunE = func(cmd *cobra.Command, args []string) error {
-			return f.run(cmd, func(ctx context.Context, c *client.Client) error { return fn(cmd, f, ctx, c, args) })
+			err := f.run(cmd, func(ctx context.Context, c *client.Client) error { return fn(cmd, f, ctx, c, args) })
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", cmd.Name(), args[0], err)
+			}
+			return nil
 		}
 		cmds = append(cmds, cmd)
 		return cmd, f
@@ -128,7 +132,7 @@ func newDataCmds() []*cobra.Command {
 			return err
 		})
 	counter := func(use string, sign int64) {
-		_, _ = add(use+" KEY [DELTA]", use+" a counter and print its new value", cobra.RangeArgs(1, 2), false, false,
+		c, _ := add(use+" KEY [DELTA]", use+" a counter and print its new value (DELTA 0 reads it)", cobra.RangeArgs(1, 2), false, false,
 			func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
 				delta := int64(1)
 				if len(args) == 2 {
@@ -152,6 +156,7 @@ func newDataCmds() []*cobra.Command {
 				out(cmd, strconv.FormatInt(v, 10))
 				return nil
 			})
+		c.Example = "  ecache " + use + " hits 5 --ns counters\n  ecache " + use + " hits --ns counters -- -5   # a negative DELTA goes after --"
 	}
 	counter("incr", 1)
 	counter("decr", -1)

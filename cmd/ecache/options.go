@@ -28,14 +28,26 @@ func (o option) env() string {
 // resolve returns each option's value: flag > env > file > default. List
 // options return every value joined by "\n".
 func resolve(fs *pflag.FlagSet, opts []option, configPath string) (map[string][]string, error) {
-	file := map[string]any{}
+	file := map[string]*yaml.Node{}
 	if configPath != "" {
 		b, err := os.ReadFile(configPath)
 		if err != nil {
 			return nil, fmt.Errorf("reading config file: %w", err)
 		}
-		if err := yaml.Unmarshal(b, &file); err != nil {
+		// Decode to nodes, not Go values, so scalars keep their exact text
+		// (a password 0123 stays "0123", not octal 83).
+		var doc yaml.Node
+		if err := yaml.Unmarshal(b, &doc); err != nil {
 			return nil, fmt.Errorf("parsing config file %s: %w", configPath, err)
+		}
+		if len(doc.Content) == 1 {
+			m := doc.Content[0]
+			if m.Kind != yaml.MappingNode {
+				return nil, fmt.Errorf("config file %s: want a map of settings", configPath)
+			}
+			for i := 0; i+1 < len(m.Content); i += 2 {
+				file[m.Content[i].Value] = m.Content[i+1]
+			}
 		}
 		known := map[string]bool{"config": true}
 		for _, o := range opts {
@@ -65,7 +77,7 @@ func resolve(fs *pflag.FlagSet, opts []option, configPath string) (map[string][]
 			} else {
 				out[o.name] = []string{v}
 			}
-		case file[o.name] != nil:
+		case file[o.name] != nil && !(file[o.name].Kind == yaml.ScalarNode && file[o.name].Tag == "!!null"):
 			v, err := fileValue(file[o.name], o)
 			if err != nil {
 				return nil, fmt.Errorf("config file %s: %s: %w", configPath, o.name, err)
@@ -88,58 +100,40 @@ func splitList(s string) []string {
 	return out
 }
 
-func fileValue(v any, o option) ([]string, error) {
-	switch x := v.(type) {
-	case []any:
+func fileValue(v *yaml.Node, o option) ([]string, error) {
+	switch v.Kind {
+	case yaml.ScalarNode:
+		if o.list {
+			return splitList(v.Value), nil
+		}
+		return []string{v.Value}, nil
+	case yaml.SequenceNode:
 		if !o.list {
 			return nil, fmt.Errorf("want a single value, got a list")
 		}
-		out := make([]string, 0, len(x))
-		for _, e := range x {
-			s, err := scalar(e)
-			if err != nil {
-				return nil, err
+		out := make([]string, 0, len(v.Content))
+		for _, e := range v.Content {
+			if e.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("list elements must be plain values")
 			}
-			out = append(out, s)
+			out = append(out, e.Value)
 		}
 		return out, nil
-	case map[string]any:
+	case yaml.MappingNode:
 		if !o.list {
 			return nil, fmt.Errorf("want a single value, got a map")
 		}
-		out := make([]string, 0, len(x))
-		for k, e := range x {
-			s, err := scalar(e)
-			if err != nil {
-				return nil, err
+		out := make([]string, 0, len(v.Content)/2)
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, e := v.Content[i], v.Content[i+1]
+			if e.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("map values must be plain values")
 			}
-			out = append(out, k+"="+s)
+			out = append(out, k.Value+"="+e.Value)
 		}
 		return out, nil
-	default:
-		s, err := scalar(v)
-		if err != nil {
-			return nil, err
-		}
-		if o.list {
-			return splitList(s), nil
-		}
-		return []string{s}, nil
 	}
-}
-
-func scalar(v any) (string, error) {
-	switch x := v.(type) {
-	case string:
-		return x, nil
-	case int:
-		return strconv.Itoa(x), nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64), nil
-	}
-	return "", fmt.Errorf("unsupported value %v (%T)", v, v)
+	return nil, fmt.Errorf("unsupported value")
 }
 
 // parseBytes parses a size such as 512MiB, 1GB, 4096 or 64k.

@@ -18,6 +18,7 @@ listen: 127.0.0.1:9000
 memory-limit: 64MiB
 persistence: sync
 data-dir: /from/file
+password: 0123
 namespace:
   hits: counter
 `), 0o644); err != nil {
@@ -42,6 +43,9 @@ namespace:
 	}
 	if cfg.Storage.MemoryLimit != 128<<20 {
 		t.Errorf("memory limit = %d: env must beat the file", cfg.Storage.MemoryLimit)
+	}
+	if cfg.Password != "0123" {
+		t.Errorf("password %q: YAML scalars must keep their text", cfg.Password)
 	}
 	if cfg.Listen != "127.0.0.1:9000" || cfg.DataDir != "/from/file" {
 		t.Errorf("listen %q data-dir %q: the file must beat defaults", cfg.Listen, cfg.DataDir)

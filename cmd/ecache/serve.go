@@ -171,11 +171,11 @@ func serve(ctx context.Context, vals map[string][]string) error {
 	logger.Info("shutting down: draining connections and flushing")
 	dctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	var errs []error
+	// Close the node first: /readyz answers 503 while it drains.
+	errs := []error{n.Close(dctx)}
 	if admin != nil {
 		errs = append(errs, admin.Close(dctx))
 	}
-	errs = append(errs, n.Close(dctx))
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
