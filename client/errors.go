@@ -45,6 +45,10 @@ var (
 	// ErrOverflow reports an INCR or DECR that would take a counter outside
 	// the int64 range; the counter is unchanged.
 	ErrOverflow = errors.New("client: counter overflow")
+	// ErrSiblings: the operation (EXPIRE) needs a single value but the key
+	// has concurrent siblings; read them, write the resolved value back
+	// with the context, then retry. Nothing was changed.
+	ErrSiblings = errors.New("client: key has concurrent siblings; resolve them first")
 )
 
 // Errors of the client itself.
@@ -120,8 +124,11 @@ func sentinelFor(c netproto.Code) error {
 // statusError returns the error for a non-success status inside a
 // successful response body.
 func statusError(c netproto.Code) error {
-	if c == netproto.CodeNotFound {
+	switch c {
+	case netproto.CodeNotFound:
 		return ErrNotFound
+	case netproto.CodeSiblings:
+		return ErrSiblings
 	}
 	return &ServerError{Code: c}
 }

@@ -248,6 +248,9 @@ func TestE2ESiblingsResolvedWithContext(t *testing.T) {
 		t.Fatalf("want 2 siblings: %+v %v", it, err)
 	}
 	mustCLI(t, p, "from-a\nfrom-b\n", "get", "doc", "--ns", "sib")
+	if err := a.Expire(ctx, "doc", time.Minute, client.WithNamespace("sib")); !errors.Is(err, client.ErrSiblings) {
+		t.Fatalf("expire on siblings: %v, want ErrSiblings", err)
+	}
 	// Resolve with the merged context: one value remains.
 	if _, err := a.Put(ctx, "doc", []byte("merged"), client.WithNamespace("sib"), client.WithCausalContext(it.Context)); err != nil {
 		t.Fatal(err)
