@@ -176,22 +176,9 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// appendStr appends b as a MessagePack str (for namespaces and names held
+// appendStr appends v as a MessagePack str (namespaces and names are held
 // as []byte so decoding them does not allocate).
-func appendStr(b, v []byte) []byte {
-	n := len(v)
-	switch {
-	case n < 32:
-		b = append(b, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		b = append(b, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, 0xda, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, v...)
-}
+func appendStr(b, v []byte) []byte { return msgp.AppendString(b, v) }
 
 func appendBytesList(b []byte, l [][]byte) []byte {
 	b = msgp.AppendArrayHeader(b, len(l))

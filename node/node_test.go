@@ -5,25 +5,19 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ecachedb/ecache/internal/testutil"
 	"github.com/ecachedb/ecache/merge"
 	"github.com/ecachedb/ecache/netproto"
 	"github.com/ecachedb/ecache/storage"
 	"github.com/ecachedb/ecache/vclock"
 )
 
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
+func newFakeClock() *testutil.Clock {
+	return testutil.NewClock(time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC))
 }
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 type tlog struct{ t testing.TB }
 

@@ -99,8 +99,9 @@ func AppendBytes(b []byte, v []byte) []byte {
 	return append(b, v...)
 }
 
-// AppendString appends a UTF-8 string.
-func AppendString(b []byte, v string) []byte {
+// AppendString appends a UTF-8 string, given as a string or as bytes (so
+// callers holding names as []byte need not convert).
+func AppendString[S ~string | ~[]byte](b []byte, v S) []byte {
 	n := len(v)
 	switch {
 	case n < 32:
