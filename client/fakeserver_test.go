@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -257,8 +256,6 @@ func (fs *fakeServer) action(f netproto.Frame) fakeAction {
 	}
 	return h(f.Opcode, key)
 }
-
-var errFakeWrongType = errors.New("wrong type")
 
 // handle answers one request.
 // bodies holds the connection's request bodies, reused so that the hot

@@ -179,7 +179,7 @@ func (c *cluster) applyOp(t *rapid.T, r int, op Op, ctxSeen map[int]bool) {
 	if !bytes.Equal(before, rep.obj.AppendMsgpack(nil)) {
 		t.Fatalf("Apply modified its argument")
 	}
-	wantErr, evs := c.expect(rep, op, at, now, ctxSeen)
+	evs, wantErr := c.expect(rep, op, at, now, ctxSeen)
 	if wantErr != nil || err != nil {
 		if !errors.Is(err, wantErr) || wantErr == nil {
 			t.Fatalf("Apply(%v) at %v: error %v, want %v", op.Kind, rep.node, err, wantErr)
@@ -220,7 +220,7 @@ func (c *cluster) applyOp(t *rapid.T, r int, op Op, ctxSeen map[int]bool) {
 
 // expect is the model of Apply: the error it must return, or the events the
 // op creates (none: the op changes nothing).
-func (c *cluster) expect(rep *replica, op Op, at Coordinator, now int64, ctxSeen map[int]bool) (error, []*event) {
+func (c *cluster) expect(rep *replica, op Op, at Coordinator, now int64, ctxSeen map[int]bool) ([]*event, error) {
 	view := rep.seen
 	switch c.s.Type() {
 	case TypeValue:
@@ -233,27 +233,27 @@ func (c *cluster) expect(rep *replica, op Op, at Coordinator, now int64, ctxSeen
 			if c.lww {
 				maps.Copy(covers, view)
 			}
-			return nil, []*event{{write: true, hlc: at.HLC, value: op.Value, tomb: op.Kind == OpDelete, expiry: op.Expiry, covers: covers}}
+			return []*event{{write: true, hlc: at.HLC, value: op.Value, tomb: op.Kind == OpDelete, expiry: op.Expiry, covers: covers}}, nil
 		}
 		surv := c.survivors(view)
 		var value []byte
 		if c.lww {
 			w := winner(surv)
 			if w == nil || w.tomb || expired(w.expiry, now) {
-				return ErrNotFound, nil
+				return nil, ErrNotFound
 			}
 			value = w.value
 		} else {
 			live := liveOnly(surv, now)
 			switch {
 			case len(live) == 0:
-				return ErrNotFound, nil
+				return nil, ErrNotFound
 			case len(live) > 1:
-				return ErrSiblings, nil
+				return nil, ErrSiblings
 			}
 			value = live[0].value
 		}
-		return nil, []*event{{write: true, hlc: at.HLC, value: value, expiry: op.Expiry, covers: maps.Clone(view)}}
+		return []*event{{write: true, hlc: at.HLC, value: value, expiry: op.Expiry, covers: maps.Clone(view)}}, nil
 
 	case TypeCounter:
 		exists := len(view) > 0
@@ -266,18 +266,18 @@ func (c *cluster) expect(rep *replica, op Op, at Coordinator, now int64, ctxSeen
 				next := nextRegister(reg, at.HLC, 0)
 				evs = append(evs, &event{covers: maps.Clone(view)}, &event{reg: &next})
 			}
-			return nil, append(evs, &event{incr: true, delta: op.Delta})
+			return append(evs, &event{incr: true, delta: op.Delta}), nil
 		case OpDelete:
 			if !exists {
 				return nil, nil
 			}
-			return nil, []*event{{covers: maps.Clone(view)}}
+			return []*event{{covers: maps.Clone(view)}}, nil
 		case OpExpire:
 			if !exists || isExpired {
-				return ErrNotFound, nil
+				return nil, ErrNotFound
 			}
 			next := nextRegister(reg, at.HLC, op.Expiry)
-			return nil, []*event{{reg: &next}}
+			return []*event{{reg: &next}}, nil
 		}
 
 	case TypeSet:
@@ -294,11 +294,11 @@ func (c *cluster) expect(rep *replica, op Op, at Coordinator, now int64, ctxSeen
 				next := nextRegister(reg, at.HLC, 0)
 				evs = append(evs, &event{remove: true, all: true, covers: maps.Clone(view)}, &event{reg: &next})
 			}
-			return nil, append(evs, &event{add: true, members: op.Members})
+			return append(evs, &event{add: true, members: op.Members}), nil
 		case OpSRem:
 			for _, m := range op.Members {
 				if slices.ContainsFunc(members, func(x []byte) bool { return bytes.Equal(x, m) }) {
-					return nil, []*event{{remove: true, members: op.Members, covers: maps.Clone(view)}}
+					return []*event{{remove: true, members: op.Members, covers: maps.Clone(view)}}, nil
 				}
 			}
 			return nil, nil
@@ -306,16 +306,16 @@ func (c *cluster) expect(rep *replica, op Op, at Coordinator, now int64, ctxSeen
 			if len(members) == 0 {
 				return nil, nil
 			}
-			return nil, []*event{{remove: true, all: true, covers: maps.Clone(view)}}
+			return []*event{{remove: true, all: true, covers: maps.Clone(view)}}, nil
 		case OpExpire:
 			if len(members) == 0 || isExpired {
-				return ErrNotFound, nil
+				return nil, ErrNotFound
 			}
 			next := nextRegister(reg, at.HLC, op.Expiry)
-			return nil, []*event{{reg: &next}}
+			return []*event{{reg: &next}}, nil
 		}
 	}
-	return ErrWrongType, nil
+	return nil, ErrWrongType
 }
 
 func expired(expiry, now int64) bool { return expiry != 0 && expiry <= now }

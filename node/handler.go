@@ -36,7 +36,6 @@ type scratch struct {
 	set       netproto.SetRequest
 	key       netproto.KeyRequest
 	expire    netproto.ExpireRequest
-	values    [1][]byte
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -192,7 +191,7 @@ func (n *Node) hello(s *netproto.Session, sc *scratch, body []byte) (netproto.Bo
 func (n *Node) checkKey(key []byte) error { return n.cfg.Limits.CheckKey(key) }
 
 // fillGet turns an Item into a GET result.
-func fillGet(r *netproto.GetResponse, it Item, noValues bool, sc *scratch) {
+func fillGet(r *netproto.GetResponse, it Item, noValues bool) {
 	r.Context = it.Context
 	r.TTL = it.TTL.Milliseconds()
 	r.Values = r.Values[:0]
@@ -247,7 +246,7 @@ func (n *Node) get(sc *scratch, body []byte, cachedOnly bool) (netproto.Body, bo
 	if !ok || err != nil {
 		return nil, ok, err
 	}
-	fillGet(&sc.getResp, it, req.Flags&netproto.GetFlagNoValues != 0, sc)
+	fillGet(&sc.getResp, it, req.Flags&netproto.GetFlagNoValues != 0)
 	return &sc.getResp, true, nil
 }
 
@@ -277,7 +276,7 @@ func (n *Node) mget(sc *scratch, body []byte, cachedOnly bool) (netproto.Body, b
 		if err != nil {
 			r.Status = codeFor(err)
 		} else {
-			fillGet(&r, it, req.Flags&netproto.GetFlagNoValues != 0, sc)
+			fillGet(&r, it, req.Flags&netproto.GetFlagNoValues != 0)
 		}
 		size += 16 + len(key) + len(r.Context)
 		for _, v := range r.Values {

@@ -360,7 +360,7 @@ func diskErrSweepOpen(t *testing.T, sticky bool) {
 			}
 			return nil
 		}))
-		s, err, pv := diskErrOpenRecover(diskErrDir, diskErrConfig(t, PersistenceSync, fs))
+		s, pv, err := diskErrOpenRecover(diskErrDir, diskErrConfig(t, PersistenceSync, fs))
 		what := fmt.Sprintf("failing op #%d (%+v)", fail, failedOp.Load())
 		switch {
 		case pv != nil:
@@ -404,10 +404,10 @@ func diskErrSweepOpen(t *testing.T, sticky bool) {
 
 // diskErrOpenRecover is Open, returning a panic's value instead of
 // propagating it.
-func diskErrOpenRecover(dir string, cfg Config) (s *Store, err error, pv any) {
+func diskErrOpenRecover(dir string, cfg Config) (s *Store, pv any, err error) {
 	defer func() { pv = recover() }()
 	s, err = Open(dir, cfg)
-	return s, err, nil
+	return s, nil, err
 }
 
 // TestDiskErrSyncWALFailure: with PersistenceSync, once the WAL cannot be

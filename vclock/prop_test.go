@@ -35,14 +35,6 @@ func (m model) vv() vclock.VV {
 	return v
 }
 
-func toModel(v vclock.VV) model {
-	m := make(model, len(v))
-	for _, e := range v {
-		m[e.Node] = e.Counter
-	}
-	return m
-}
-
 func (m model) compare(o model) vclock.Ordering {
 	mAhead, oAhead := false, false
 	for n, c := range m {
