@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/ecachedb/ecache/vclock"
 )
 
 // Persistence says when a write reaches disk.
@@ -96,6 +98,14 @@ type Config struct {
 	// FS is the file system Pebble and the node-ID file use; nil means the
 	// operating system's. Tests pass vfs.NewMem() or an errorfs wrapper.
 	FS vfs.FS
+	// OnChange, when set, is called after every change to a stored object —
+	// a write, or a removal (Forget, tombstone collection, the expiry
+	// sweep; next is nil then) — under that key's lock, so calls for one key
+	// arrive in the order the changes were made. prev is nil for a new key.
+	// Anti-entropy keeps its Merkle trees current with it. It must be fast
+	// and must not call back into the Store. DropPartition does not call it
+	// per key: whoever drops a partition drops its tree too.
+	OnChange func(partition uint32, ns, key []byte, prev, next *vclock.Object)
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
 	// Now is the wall clock that decides expiry; nil means time.Now.

@@ -370,7 +370,8 @@ func (s *Store) Update(ns, key []byte, fn UpdateFunc) (vclock.Object, error) {
 	if err := s.writable(); err != nil {
 		return vclock.Object{}, err
 	}
-	kb := appendDataKey(make([]byte, 0, keyHeader+len(ns)+len(key)), PartitionOf(ns, key, s.cfg.Partitions), ns, key)
+	part := PartitionOf(ns, key, s.cfg.Partitions)
+	kb := appendDataKey(make([]byte, 0, keyHeader+len(ns)+len(key)), part, ns, key)
 	st := s.stripeFor(kb)
 	st.mu.Lock()
 	locked := true
@@ -433,6 +434,13 @@ func (s *Store) Update(ns, key []byte, fn UpdateFunc) (vclock.Object, error) {
 		}
 	}
 	st.version.Add(1)
+	if s.cfg.OnChange != nil {
+		var prev *vclock.Object
+		if found {
+			prev = &cur
+		}
+		s.cfg.OnChange(part, ns, key, prev, &next)
+	}
 	st.mu.Unlock()
 	locked = false
 	if pending != nil {
@@ -522,6 +530,10 @@ func (s *Store) forget(kb []byte, ok func(*vclock.Object) bool) (bool, error) {
 	}
 	s.mem.Delete(kb)
 	st.version.Add(1)
+	if s.cfg.OnChange != nil {
+		p, ns, key, _ := splitDataKey(kb)
+		s.cfg.OnChange(p, ns, key, &cur, nil)
+	}
 	return true, nil
 }
 

@@ -607,3 +607,40 @@ func TestGetCached(t *testing.T) {
 		})
 	}
 }
+
+// TestOnChange: every write and removal is reported once, in order, with the
+// previous and next objects; unchanged writes and rejected ones are not.
+func TestOnChange(t *testing.T) {
+	for _, p := range modes {
+		t.Run(p.String(), func(t *testing.T) {
+			type change struct {
+				part       uint32
+				key        string
+				prev, next bool
+			}
+			var got []change
+			cfg := testConfig(t, p)
+			cfg.OnChange = func(part uint32, ns, key []byte, prev, next *vclock.Object) {
+				got = append(got, change{part, string(ns) + "/" + string(key), prev != nil, next != nil})
+			}
+			s := openTest(t, t.TempDir(), cfg)
+			put(t, s, "ns", "k", "v1", 0)
+			put(t, s, "ns", "k", "v2", 0)
+			if _, err := s.Update([]byte("ns"), []byte("k"), func(cur vclock.Object, _ bool) (vclock.Object, error) { return cur, nil }); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Update([]byte("ns"), []byte("k"), func(vclock.Object, bool) (vclock.Object, error) { return vclock.Object{}, errors.New("no") }); err == nil {
+				t.Fatal("want error")
+			}
+			o := put(t, s, "ns", "k", "v3", 0)
+			if ok, err := s.Forget([]byte("ns"), []byte("k"), o.Clock); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			part := PartitionOf([]byte("ns"), []byte("k"), s.cfg.Partitions)
+			want := []change{{part, "ns/k", false, true}, {part, "ns/k", true, true}, {part, "ns/k", true, true}, {part, "ns/k", true, false}}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("changes %v, want %v", got, want)
+			}
+		})
+	}
+}
