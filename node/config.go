@@ -30,6 +30,11 @@ type Config struct {
 	// Server configures the protocol server (its Addr and Limits are set
 	// from Listen and Limits).
 	Server server.Config
+	// RESPListen is the address of the Redis-protocol listener; "" serves
+	// none.
+	RESPListen string
+	// RESP configures the Redis-protocol listener and its namespaces.
+	RESP RESPConfig
 	// Limits bound frames, keys and values, on the wire and in storage.
 	Limits netproto.Limits
 	// Namespaces maps namespace names to strategy names.
@@ -57,6 +62,7 @@ func DefaultConfig() Config {
 		Listen:         "127.0.0.1:7070",
 		Server:         server.DefaultConfig(),
 		Limits:         netproto.DefaultLimits(),
+		RESP:           DefaultRESPConfig(),
 		Namespaces:     map[string]string{DefaultNamespace: merge.NameLWW},
 		MaxClockOffset: 500 * time.Millisecond,
 		Version:        "dev",
@@ -89,6 +95,11 @@ func (c *Config) Validate() error {
 		}
 		if _, err := reg.Lookup(c.Namespaces[ns]); err != nil {
 			return fmt.Errorf("%w: Namespaces: %s: %w", ErrInvalidConfig, ns, err)
+		}
+	}
+	if c.RESPListen != "" {
+		if err := c.RESP.validate(c.Namespaces, reg); err != nil {
+			return err
 		}
 	}
 	if c.MaxClockOffset < 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ecachedb/ecache/merge"
+	"github.com/ecachedb/ecache/netproto/resp"
 	"github.com/ecachedb/ecache/netproto/server"
 	"github.com/ecachedb/ecache/storage"
 	"github.com/ecachedb/ecache/vclock"
@@ -27,6 +28,7 @@ type Node struct {
 	// after Open.
 	namespaces map[string]merge.Strategy
 	server     *server.Server
+	resp       *resp.Server
 	metrics    *metrics
 
 	closed    atomic.Bool
@@ -87,6 +89,15 @@ func Open(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node: listening on %s: %w", cfg.Listen, err)
 		}
 	}
+	if cfg.RESPListen != "" {
+		if err := n.startRESP(reg); err != nil {
+			if n.server != nil {
+				_ = n.server.Shutdown(context.Background())
+			}
+			st.Close()
+			return nil, err
+		}
+	}
 	n.log.Info("node open", "node_id", st.NodeID(), "listen", n.Addr(), "persistence", st.Config().Persistence)
 	return n, nil
 }
@@ -122,6 +133,11 @@ func (n *Node) Close(ctx context.Context) error {
 		var errs []error
 		if n.server != nil {
 			if err := n.server.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if n.resp != nil {
+			if err := n.resp.Shutdown(ctx); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -20,6 +20,10 @@ import (
 
 var serveOptions = []option{
 	{name: "listen", def: "127.0.0.1:7070", usage: "client address of the binary protocol"},
+	{name: "resp-listen", def: "127.0.0.1:6380", usage: "Redis-protocol (RESP) address for redis-cli and Redis clients; \"off\" disables"},
+	{name: "resp-strings", def: "default", usage: "namespace of Redis string commands (lww or siblings)"},
+	{name: "resp-counters", def: "counters", usage: "namespace of Redis INCR/DECR commands (counter; created when not configured)"},
+	{name: "resp-sets", def: "sets", usage: "namespace of Redis set commands (set; created when not configured)"},
 	{name: "admin-listen", def: "127.0.0.1:7071", usage: "admin HTTP address (/healthz, /readyz, /metrics, /debug/pprof); \"off\" disables"},
 	{name: "data-dir", def: "./ecache-data", usage: "data directory"},
 	{name: "persistence", def: "async", usage: "none | async | sync"},
@@ -79,6 +83,12 @@ func nodeConfig(vals map[string][]string, logger *slog.Logger) (node.Config, err
 	cfg.Logger = logger
 	cfg.Version = version
 	cfg.Listen = one(vals, "listen")
+	if a := one(vals, "resp-listen"); a != "off" {
+		cfg.RESPListen = a
+	}
+	cfg.RESP.Strings = one(vals, "resp-strings")
+	cfg.RESP.Counters = one(vals, "resp-counters")
+	cfg.RESP.Sets = one(vals, "resp-sets")
 	cfg.DataDir = one(vals, "data-dir")
 	cfg.Password = one(vals, "password")
 	p, err := storage.ParsePersistence(one(vals, "persistence"))
@@ -107,6 +117,8 @@ func nodeConfig(vals map[string][]string, logger *slog.Logger) (node.Config, err
 	if cfg.Server.IdleTimeout, err = parseDuration(one(vals, "idle-timeout")); err != nil {
 		return cfg, fmt.Errorf("--idle-timeout: %w", err)
 	}
+	cfg.RESP.Server.MaxConns = cfg.Server.MaxConns
+	cfg.RESP.Server.IdleTimeout = cfg.Server.IdleTimeout
 	for _, ns := range vals["namespace"] {
 		name, strat, ok := strings.Cut(ns, "=")
 		if !ok || name == "" || strat == "" {
@@ -165,7 +177,11 @@ func serve(ctx context.Context, vals map[string][]string) error {
 	if admin != nil {
 		adminAddr = admin.Addr()
 	}
-	logger.Info("ecache serving", "version", version, "listen", n.Addr(), "admin", adminAddr,
+	respAddr := "off"
+	if a := n.RESPAddr(); a != "" {
+		respAddr = a
+	}
+	logger.Info("ecache serving", "version", version, "listen", n.Addr(), "admin", adminAddr, "resp", respAddr,
 		"data_dir", cfg.DataDir, "persistence", cfg.Storage.Persistence, "node_id", n.ID())
 	<-ctx.Done()
 	logger.Info("shutting down: draining connections and flushing")
