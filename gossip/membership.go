@@ -185,8 +185,9 @@ func (m *Membership) join(ctx context.Context) error {
 	go func() {
 		var errs []error
 		for _, seed := range m.cfg.Join {
-			if ctx.Err() != nil {
-				break
+			if err := ctx.Err(); err != nil {
+				done <- err // never report success for a join we abandoned
+				return
 			}
 			if _, err := m.ml.Join([]string{seed}); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %s", seed, joinCause(err)))
