@@ -33,9 +33,9 @@ package resp
 import (
 	"context"
 	"fmt"
+	"github.com/ecachedb/ecache/netproto/internal/gnetx"
 	"log/slog"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -149,7 +149,7 @@ type Server struct {
 	serveCtx    context.Context
 	cancelServe context.CancelFunc
 
-	queue   taskQueue
+	queue   *gnetx.Queue[*conn]
 	workerG sync.WaitGroup
 
 	// lifeMu serializes Start and Shutdown.
@@ -217,7 +217,7 @@ func New(cfg Config, h Handler) (*Server, error) {
 		s.tick = min(max(cfg.IdleTimeout/4, 5*time.Millisecond), time.Second)
 	}
 	s.serveCtx, s.cancelServe = context.WithCancel(context.Background())
-	s.queue.init()
+	s.queue = gnetx.NewQueue[*conn]()
 	s.now.Store(time.Now().UnixNano())
 	return s, nil
 }
@@ -244,7 +244,7 @@ func (s *Server) Start() error {
 		gnet.WithTicker(true),
 		gnet.WithReuseAddr(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithLogger(gnetLogger{s.log}),
+		gnet.WithLogger(gnetx.Logger{L: s.log}),
 	}
 	go func() {
 		s.runErr = gnet.Run((*events)(s), "tcp://"+s.cfg.Addr, opts...)
@@ -256,7 +256,7 @@ func (s *Server) Start() error {
 		return nil
 	case <-s.runDone:
 		s.stopped = true
-		s.queue.close()
+		s.queue.Close()
 		s.workerG.Wait()
 		s.cancelServe()
 		return fmt.Errorf("resp: listen on %s: %w", s.cfg.Addr, s.runErr)
@@ -318,7 +318,7 @@ drain:
 	if s.runErr != nil {
 		s.log.Error("resp: event loops stopped with an error", "err", s.runErr)
 	}
-	s.queue.close()
+	s.queue.Close()
 	s.workerG.Wait()
 	s.log.Info("resp: stopped", "addr", s.Addr())
 	return err
@@ -383,7 +383,7 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 	s := e.server()
 	s.eng = eng
 	addr := s.cfg.Addr
-	if a, err := listenAddr(eng); err == nil {
+	if a, err := gnetx.ListenAddr(eng); err == nil {
 		addr = a
 	} else {
 		s.log.Warn("resp: cannot read the listen address", "err", err)
@@ -391,21 +391,6 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 	s.addr.Store(&addr)
 	close(s.booted)
 	return gnet.None
-}
-
-func listenAddr(eng gnet.Engine) (string, error) {
-	fd, err := eng.Dup()
-	if err != nil {
-		return "", err
-	}
-	f := os.NewFile(uintptr(fd), "gnet-listener")
-	defer f.Close()
-	ln, err := net.FileListener(f)
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 func (e *events) OnShutdown(gnet.Engine) {}
@@ -640,7 +625,7 @@ func (sc *conn) enqueue(cmds []byte, running bool) bool {
 		sc.running.Store(true)
 		sc.inFlight.Store(true)
 		s.busy.Add(1)
-		s.queue.push(sc)
+		s.queue.Push(sc)
 	}
 	return ok
 }
@@ -720,7 +705,7 @@ func (sc *conn) written(_ gnet.Conn, err error) error {
 	more := len(sc.backlog) > 0 || sc.closeAfter
 	sc.mu.Unlock()
 	if more {
-		s.queue.push(sc)
+		s.queue.Push(sc)
 	} else {
 		sc.running.Store(false)
 		sc.finish()
@@ -762,79 +747,10 @@ func (sc *conn) checkFlushed() {
 func (s *Server) work() {
 	defer s.workerG.Done()
 	for {
-		sc := s.queue.pop()
-		if sc == nil {
+		sc, ok := s.queue.Pop()
+		if !ok {
 			return
 		}
 		sc.serve()
 	}
 }
-
-// taskQueue is the FIFO of connections with backlog. Each connection is in
-// it at most once, so push never blocks the event loop.
-type taskQueue struct {
-	mu     sync.Mutex
-	cond   sync.Cond
-	ring   []*conn // guarded by mu
-	head   int     // guarded by mu
-	n      int     // guarded by mu
-	closed bool    // guarded by mu
-}
-
-func (q *taskQueue) init() {
-	q.cond.L = &q.mu
-	q.ring = make([]*conn, 64)
-}
-
-func (q *taskQueue) push(sc *conn) {
-	q.mu.Lock()
-	if q.n == len(q.ring) {
-		ring := make([]*conn, 2*len(q.ring))
-		for i := range q.n {
-			ring[i] = q.ring[(q.head+i)%len(q.ring)]
-		}
-		q.ring, q.head = ring, 0
-	}
-	q.ring[(q.head+q.n)%len(q.ring)] = sc
-	q.n++
-	q.mu.Unlock()
-	q.cond.Signal()
-}
-
-func (q *taskQueue) pop() *conn {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for q.n == 0 && !q.closed {
-		q.cond.Wait()
-	}
-	if q.n == 0 {
-		return nil
-	}
-	sc := q.ring[q.head]
-	q.ring[q.head] = nil
-	q.head = (q.head + 1) % len(q.ring)
-	q.n--
-	return sc
-}
-
-func (q *taskQueue) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.mu.Unlock()
-	q.cond.Broadcast()
-}
-
-// gnetLogger routes gnet's logs to slog.
-type gnetLogger struct{ l *slog.Logger }
-
-func (g gnetLogger) logf(level slog.Level, format string, args []any) {
-	if g.l.Enabled(context.Background(), level) {
-		g.l.Log(context.Background(), level, fmt.Sprintf(format, args...), "component", "gnet")
-	}
-}
-
-func (g gnetLogger) Debugf(format string, args ...any) { g.logf(slog.LevelDebug, format, args) }
-func (g gnetLogger) Infof(format string, args ...any)  { g.logf(slog.LevelDebug, format, args) }
-func (g gnetLogger) Warnf(format string, args ...any)  { g.logf(slog.LevelWarn, format, args) }
-func (g gnetLogger) Errorf(format string, args ...any) { g.logf(slog.LevelError, format, args) }
-func (g gnetLogger) Fatalf(format string, args ...any) { g.logf(slog.LevelError, format, args) }

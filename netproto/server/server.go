@@ -45,9 +45,9 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ecachedb/ecache/netproto"
+	"github.com/ecachedb/ecache/netproto/internal/gnetx"
 	"log/slog"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -187,7 +187,7 @@ type Server struct {
 	serveCtx    context.Context
 	cancelServe context.CancelFunc
 
-	queue   taskQueue
+	queue   *gnetx.Queue[*serverConn]
 	workerG sync.WaitGroup
 
 	// lifeMu serializes Start and Shutdown.
@@ -271,7 +271,7 @@ func New(cfg Config, h netproto.Handler) (*Server, error) {
 		s.tick = min(max(cfg.IdleTimeout/4, 5*time.Millisecond), time.Second)
 	}
 	s.serveCtx, s.cancelServe = context.WithCancel(context.Background())
-	s.queue.init()
+	s.queue = gnetx.NewQueue[*serverConn]()
 	s.now.Store(time.Now().UnixNano())
 	return s, nil
 }
@@ -300,7 +300,7 @@ func (s *Server) Start() error {
 		// Not WithReusePort: gnet would then bind one listener per event
 		// loop, each to its own port when Addr's port is 0.
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithLogger(gnetLogger{s.log}),
+		gnet.WithLogger(gnetx.Logger{L: s.log}),
 	}
 	go func() {
 		s.runErr = gnet.Run((*events)(s), "tcp://"+s.cfg.Addr, opts...)
@@ -312,7 +312,7 @@ func (s *Server) Start() error {
 		return nil
 	case <-s.runDone:
 		s.stopped = true
-		s.queue.close()
+		s.queue.Close()
 		s.workerG.Wait()
 		s.cancelServe()
 		return fmt.Errorf("netproto: listen on %s: %w", s.cfg.Addr, s.runErr)
@@ -391,7 +391,7 @@ drain:
 	if s.runErr != nil {
 		s.log.Error("netproto: event loops stopped with an error", "err", s.runErr)
 	}
-	s.queue.close()
+	s.queue.Close()
 	s.workerG.Wait()
 	s.log.Info("netproto: stopped", "addr", s.Addr())
 	return err
@@ -512,7 +512,7 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 	s := e.server()
 	s.eng = eng
 	addr := s.cfg.Addr
-	if a, err := listenAddr(eng); err == nil {
+	if a, err := gnetx.ListenAddr(eng); err == nil {
 		addr = a
 	} else {
 		s.log.Warn("netproto: cannot read the listen address", "err", err)
@@ -520,23 +520,6 @@ func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
 	s.addr.Store(&addr)
 	close(s.booted)
 	return gnet.None
-}
-
-// listenAddr returns the bound address of eng's listener (which differs
-// from the configured one when its port is 0).
-func listenAddr(eng gnet.Engine) (string, error) {
-	fd, err := eng.Dup()
-	if err != nil {
-		return "", err
-	}
-	f := os.NewFile(uintptr(fd), "gnet-listener")
-	defer f.Close()
-	ln, err := net.FileListener(f)
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 func (e *events) OnShutdown(gnet.Engine) {}
@@ -811,7 +794,7 @@ func (sc *serverConn) enqueue(frames []byte, reserved, running bool) bool {
 	sc.mu.Unlock()
 	if !running {
 		sc.running.Store(true)
-		s.queue.push(sc)
+		s.queue.Push(sc)
 	}
 	return true
 }
@@ -921,7 +904,7 @@ func (sc *serverConn) written(_ gnet.Conn, err error) error {
 	more := len(sc.entries) > 0
 	sc.mu.Unlock()
 	if more {
-		s.queue.push(sc)
+		s.queue.Push(sc)
 	} else {
 		sc.running.Store(false)
 	}
@@ -987,82 +970,10 @@ func boolInt(b bool) int {
 func (s *Server) work() {
 	defer s.workerG.Done()
 	for {
-		sc := s.queue.pop()
-		if sc == nil {
+		sc, ok := s.queue.Pop()
+		if !ok {
 			return
 		}
 		sc.serve()
 	}
 }
-
-// taskQueue is the FIFO of connections with backlog for the workers. Each
-// connection is in it at most once, so it holds at most as many entries as
-// there are connections; push never blocks the event loop.
-type taskQueue struct {
-	mu     sync.Mutex
-	cond   sync.Cond
-	ring   []*serverConn // guarded by mu
-	head   int           // guarded by mu
-	n      int           // guarded by mu
-	closed bool          // guarded by mu
-}
-
-func (q *taskQueue) init() {
-	q.cond.L = &q.mu
-	q.ring = make([]*serverConn, 64)
-}
-
-func (q *taskQueue) push(sc *serverConn) {
-	q.mu.Lock()
-	if q.n == len(q.ring) {
-		ring := make([]*serverConn, 2*len(q.ring))
-		for i := range q.n {
-			ring[i] = q.ring[(q.head+i)%len(q.ring)]
-		}
-		q.ring, q.head = ring, 0
-	}
-	q.ring[(q.head+q.n)%len(q.ring)] = sc
-	q.n++
-	q.mu.Unlock()
-	q.cond.Signal()
-}
-
-// pop returns the next connection, waiting for one; nil once the queue is
-// closed and empty.
-func (q *taskQueue) pop() *serverConn {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for q.n == 0 && !q.closed {
-		q.cond.Wait()
-	}
-	if q.n == 0 {
-		return nil
-	}
-	sc := q.ring[q.head]
-	q.ring[q.head] = nil
-	q.head = (q.head + 1) % len(q.ring)
-	q.n--
-	return sc
-}
-
-func (q *taskQueue) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.mu.Unlock()
-	q.cond.Broadcast()
-}
-
-// gnetLogger routes gnet's logs to slog.
-type gnetLogger struct{ l *slog.Logger }
-
-func (g gnetLogger) logf(level slog.Level, format string, args []any) {
-	if g.l.Enabled(context.Background(), level) {
-		g.l.Log(context.Background(), level, fmt.Sprintf(format, args...), "component", "gnet")
-	}
-}
-
-func (g gnetLogger) Debugf(format string, args ...any) { g.logf(slog.LevelDebug, format, args) }
-func (g gnetLogger) Infof(format string, args ...any)  { g.logf(slog.LevelDebug, format, args) }
-func (g gnetLogger) Warnf(format string, args ...any)  { g.logf(slog.LevelWarn, format, args) }
-func (g gnetLogger) Errorf(format string, args ...any) { g.logf(slog.LevelError, format, args) }
-func (g gnetLogger) Fatalf(format string, args ...any) { g.logf(slog.LevelError, format, args) }

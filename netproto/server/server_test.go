@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ecachedb/ecache/netproto"
+	"github.com/ecachedb/ecache/netproto/internal/gnetx"
 	"io"
 	"log/slog"
 	"net"
@@ -761,28 +762,6 @@ func TestServerRejectOverflow(t *testing.T) {
 	}
 }
 
-func TestTaskQueue(t *testing.T) {
-	defer goleak.VerifyNone(t, leakOpts...)
-	var q taskQueue
-	q.init()
-	conns := make([]serverConn, 300)
-	for round := range 3 {
-		for i := range conns[:100+100*round] {
-			q.push(&conns[i])
-		}
-		for i := range conns[:100+100*round] {
-			if got := q.pop(); got != &conns[i] {
-				t.Fatalf("round %d: pop %d out of order", round, i)
-			}
-		}
-	}
-	q.push(&conns[0])
-	q.close()
-	if q.pop() != &conns[0] || q.pop() != nil {
-		t.Fatal("close lost or invented entries")
-	}
-}
-
 func TestServerShutdownDrains(t *testing.T) {
 	defer goleak.VerifyNone(t, leakOpts...)
 	h := newFakeHandler(t)
@@ -1016,7 +995,7 @@ type naiveServer struct {
 
 func (n *naiveServer) OnBoot(eng gnet.Engine) gnet.Action {
 	n.eng = eng
-	n.addr, _ = listenAddr(eng)
+	n.addr, _ = gnetx.ListenAddr(eng)
 	close(n.booted)
 	return gnet.None
 }
@@ -1043,7 +1022,7 @@ func BenchmarkNaiveGnetPing(b *testing.B) {
 	done := make(chan error, 1)
 	go func() {
 		done <- gnet.Run(n, "tcp://127.0.0.1:0", gnet.WithMulticore(true),
-			gnet.WithLogger(gnetLogger{slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}))
+			gnet.WithLogger(gnetx.Logger{L: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}))
 	}()
 	select {
 	case <-n.booted:
