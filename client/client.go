@@ -508,3 +508,24 @@ func (c *Client) Stats(ctx context.Context) (map[string]int64, error) {
 	}
 	return m, nil
 }
+
+// Do sends one raw request with opcode op and decodes the response into
+// resp. It is the building block of the other methods, exported for
+// operations the typed methods do not cover (the peer operations that nodes
+// of a cluster send each other). An error response comes back as a
+// *ServerError (matching the sentinels with errors.Is); a non-success status
+// inside a successful body is left in resp for the caller to read. resp's
+// byte slices alias a buffer that belongs to resp alone after Do returns.
+func (c *Client) Do(ctx context.Context, op netproto.Opcode, req, resp netproto.Body) error {
+	if req == nil || resp == nil {
+		return fmt.Errorf("%w: Do needs a request and a response body", ErrInvalidArgument)
+	}
+	cl := getCall()
+	if err := c.do(ctx, cl, op, req, resp); err != nil {
+		putCall(cl)
+		return err
+	}
+	// resp aliases cl.resp: the call is not returned to the pool, so the
+	// buffer is never reused under the caller.
+	return nil
+}

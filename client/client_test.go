@@ -688,3 +688,37 @@ func TestConcurrentClose(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestDo sends raw requests through the exported call path.
+func TestDo(t *testing.T) {
+	fs := startServer(t, fakeOptions{})
+	c := startClient(t, nil, fs.Addr())
+	ctx := t.Context()
+	var resp netproto.PingBody
+	if err := c.Do(ctx, netproto.OpPing, &netproto.PingBody{Payload: []byte("raw")}, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if string(resp.Payload) != "raw" {
+		t.Fatalf("PING echoed %q, want raw", resp.Payload)
+	}
+	// The response is the caller's: later calls do not overwrite it.
+	var resp2 netproto.PingBody
+	if err := c.Do(ctx, netproto.OpPing, &netproto.PingBody{Payload: []byte("two")}, &resp2); err != nil || string(resp.Payload) != "raw" || string(resp2.Payload) != "two" {
+		t.Fatalf("second PING: %q %q %v", resp.Payload, resp2.Payload, err)
+	}
+	// Error responses come back as *ServerError matching the sentinels.
+	fs.setHook(func(op netproto.Opcode, key string) fakeAction {
+		if op == netproto.OpPing {
+			return fakeAction{code: netproto.CodeBusy}
+		}
+		return fakeAction{}
+	})
+	err := c.Do(ctx, netproto.OpPing, &netproto.PingBody{}, &resp)
+	var se *ServerError
+	if !errors.Is(err, ErrBusy) || !errors.As(err, &se) || se.Code != netproto.CodeBusy {
+		t.Fatalf("Do with an injected error = %v, want a *ServerError matching ErrBusy", err)
+	}
+	if err := c.Do(ctx, netproto.OpPing, nil, &resp); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Do(nil request) = %v, want ErrInvalidArgument", err)
+	}
+}

@@ -35,6 +35,11 @@ func examples() []example {
 	// treat it as opaque bytes.
 	ctx := vclock.EncodeContext(vclock.VV{{Node: 7, Counter: 2}})
 	ctx2 := vclock.EncodeContext(vclock.VV{{Node: 7, Counter: 3}})
+	// The whole object a replica holds after node 7's second write of "v1".
+	o := vclock.Object{Clock: vclock.VV{{Node: 7, Counter: 2}}, Siblings: []vclock.Sibling{
+		{Dot: vclock.Dot{Node: 7, Counter: 2}, Value: []byte("v1"), HLC: 0x0000018f00000000},
+	}}
+	obj := o.AppendMsgpack(nil)
 	req := func(name string, op Opcode, id uint32, b Body) example {
 		return example{name: name + "_request", op: op, id: id, body: b}
 	}
@@ -82,6 +87,10 @@ func examples() []example {
 		req("stats", OpStats, 15, &StatsRequest{}),
 		resp("stats", OpStats, 15, &StatsResponse{Stats: []Stat{{Name: []byte("keys"), Value: 42}, {Name: []byte("conns"), Value: 3}}}),
 		{name: "error_response", op: OpGet, flags: FlagResponse | FlagError, id: 16, body: &ErrorBody{Code: CodeUnknownNamespace, Message: "unknown namespace \"nope\""}},
+		req("replicate", OpReplicate, 17, &ReplicateRequest{Namespace: ns, Key: key, Object: obj}),
+		resp("replicate", OpReplicate, 17, &StatusResponse{Status: CodeOK}),
+		req("fetch", OpFetch, 18, &KeyRequest{Namespace: ns, Key: key}),
+		resp("fetch", OpFetch, 18, &FetchResponse{Status: CodeOK, Object: obj}),
 	}
 }
 

@@ -16,6 +16,10 @@ type Session struct {
 	// Authenticated is set by the Handler once HELLO supplied the password
 	// (or when no password is configured).
 	Authenticated bool
+	// Peer is set by the Handler once HELLO supplied the cluster's peer
+	// secret: the connection comes from another node of the cluster and may
+	// send the peer operations (REPLICATE, FETCH).
+	Peer bool
 	// ClientName is what the client's HELLO called itself.
 	ClientName string
 	// Version is the protocol version agreed by HELLO (0 before HELLO).

@@ -652,6 +652,59 @@ func (m *StatsResponse) DecodeBody(b []byte) error {
 	return d.finish()
 }
 
+// ReplicateRequest is a peer operation (only from a peer authenticated with
+// the cluster key): the coordinator of a write sends the whole resulting
+// object to another replica, which merges it into its own: [namespace str,
+// key bin, object bin]. object is a vclock.Object in its AppendMsgpack
+// encoding. The response is a StatusResponse.
+type ReplicateRequest struct {
+	Namespace []byte
+	Key       []byte
+	Object    []byte
+}
+
+func (m *ReplicateRequest) AppendBody(b []byte) []byte {
+	b = msgp.AppendArrayHeader(b, 3)
+	b = appendStr(b, m.Namespace)
+	b = msgp.AppendBytes(b, m.Key)
+	return msgp.AppendBytes(b, m.Object)
+}
+
+func (m *ReplicateRequest) DecodeBody(b []byte) error {
+	var d dec
+	d.init(b)
+	s := d.enter(3)
+	m.Namespace = d.bytes()
+	m.Key = d.bytes()
+	m.Object = d.bytes()
+	d.leave(s)
+	return d.finish()
+}
+
+// FetchResponse is a peer's whole object for a FETCH (whose request is a
+// KeyRequest): [status uint, object bin]. Status CodeNotFound with an empty
+// object when the replica holds nothing for the key.
+type FetchResponse struct {
+	Status Code
+	Object []byte
+}
+
+func (m *FetchResponse) AppendBody(b []byte) []byte {
+	b = msgp.AppendArrayHeader(b, 2)
+	b = msgp.AppendUint(b, uint64(m.Status))
+	return msgp.AppendBytes(b, m.Object)
+}
+
+func (m *FetchResponse) DecodeBody(b []byte) error {
+	var d dec
+	d.init(b)
+	s := d.enter(2)
+	m.Status = d.code()
+	m.Object = d.bytes()
+	d.leave(s)
+	return d.finish()
+}
+
 // ErrorBody is the body of every error response (FlagError set): [code uint,
 // message string]. The message is for humans; programs act on the code.
 type ErrorBody struct {
@@ -698,12 +751,14 @@ func NewRequest(op Opcode) Body {
 		return new(CounterRequest)
 	case OpSAdd, OpSRem:
 		return new(SetRequest)
-	case OpSMembers, OpTTL:
+	case OpSMembers, OpTTL, OpFetch:
 		return new(KeyRequest)
 	case OpExpire:
 		return new(ExpireRequest)
 	case OpStats:
 		return new(StatsRequest)
+	case OpReplicate:
+		return new(ReplicateRequest)
 	}
 	return nil
 }
@@ -726,7 +781,7 @@ func NewResponse(op Opcode) Body {
 		return new(MPutResponse)
 	case OpIncr, OpDecr:
 		return new(CounterResponse)
-	case OpSAdd, OpSRem, OpExpire:
+	case OpSAdd, OpSRem, OpExpire, OpReplicate:
 		return new(StatusResponse)
 	case OpSMembers:
 		return new(SMembersResponse)
@@ -734,6 +789,8 @@ func NewResponse(op Opcode) Body {
 		return new(TTLResponse)
 	case OpStats:
 		return new(StatsResponse)
+	case OpFetch:
+		return new(FetchResponse)
 	}
 	return nil
 }

@@ -52,6 +52,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the wall clock (TTL, HLC); nil means time.Now.
 	Now func() time.Time
+	// Cluster, when set, makes the node a member of a cluster: gossip
+	// membership, forwarding and replication (see ClusterConfig). nil is a
+	// single node.
+	Cluster *ClusterConfig
 }
 
 // DefaultConfig returns the configuration `ecache serve` starts from.
@@ -104,6 +108,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxClockOffset < 0 {
 		return fmt.Errorf("%w: MaxClockOffset %v: must not be negative", ErrInvalidConfig, c.MaxClockOffset)
+	}
+	if c.Cluster != nil {
+		if err := c.Cluster.validate(c.Listen); err != nil {
+			return err
+		}
 	}
 	return nil
 }

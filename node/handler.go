@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,6 +37,10 @@ type scratch struct {
 	set       netproto.SetRequest
 	key       netproto.KeyRequest
 	expire    netproto.ExpireRequest
+	// applied is the object the last single-key write left, for
+	// replication; set by write with didApply.
+	applied  vclock.Object
+	didApply bool
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -46,6 +51,7 @@ const maxRetained = 1024
 
 // release returns sc to the pool, dropping oversized slices.
 func (sc *scratch) release() {
+	sc.applied, sc.didApply = vclock.Object{}, false
 	if cap(sc.mget.Keys) > maxRetained || cap(sc.mgetResp.Results) > maxRetained {
 		sc.mget.Keys, sc.mgetResp.Results = nil, nil
 	}
@@ -62,23 +68,52 @@ func (sc *scratch) release() {
 // STATS, reads the memory tier can answer, and every operation of a
 // memory-only node.
 func (n *Node) ServeFast(s *netproto.Session, f netproto.Frame, dst []byte) ([]byte, bool) {
-	return n.dispatch(s, f, dst, n.store.Persistent())
+	return n.dispatch(context.Background(), s, f, dst, n.store.Persistent(), true)
 }
 
 // Serve answers any request; it may block on disk.
-func (n *Node) Serve(_ context.Context, s *netproto.Session, f netproto.Frame, dst []byte) []byte {
-	out, _ := n.dispatch(s, f, dst, false)
+func (n *Node) Serve(ctx context.Context, s *netproto.Session, f netproto.Frame, dst []byte) []byte {
+	out, _ := n.dispatch(ctx, s, f, dst, false, false)
 	return out
 }
 
 // dispatch handles one frame. With cachedOnly it must not block on disk and
-// returns ok=false, dst unchanged, when it would have to.
-func (n *Node) dispatch(s *netproto.Session, f netproto.Frame, dst []byte, cachedOnly bool) (out []byte, ok bool) {
+// returns ok=false, dst unchanged, when it would have to; with fast (the
+// event loop) it must not wait on the network either.
+func (n *Node) dispatch(ctx context.Context, s *netproto.Session, f netproto.Frame, dst []byte, cachedOnly, fast bool) (out []byte, ok bool) {
 	start := time.Now()
 	op, id := f.Opcode, f.RequestID
 	if n.cfg.Password != "" && !s.Authenticated && op != netproto.OpHello && op != netproto.OpPing {
 		n.metrics.observe(op, netproto.CodeUnauthenticated, start)
 		return netproto.AppendError(dst, op, id, netproto.CodeUnauthenticated, "authenticate with HELLO first"), true
+	}
+	// In a cluster, a single-key data request goes to the key's replicas:
+	// forwarded when this node is not one, coordinated and replicated when
+	// it is. A request from a peer is always coordinated here (it was
+	// forwarded already), so views of the ring that differ never make it
+	// loop.
+	var rt route
+	if c := n.cluster; c != nil {
+		if ns, key, w, isData := keyOf(op, f.Body); isData {
+			rt.owners = c.owners(ns, key)
+			if !s.Peer && len(rt.owners) > 0 && !slices.Contains(rt.owners, n.ID()) {
+				if fast {
+					return dst, false
+				}
+				out, code := c.forward(ctx, f, rt.owners, dst)
+				n.metrics.observe(op, code, start)
+				return out, true
+			}
+			if int(w) > c.replicas {
+				msg := fmt.Sprintf("%v: w %d, replicas %d", errWTooLarge, w, c.replicas)
+				n.metrics.observe(op, netproto.CodeMalformed, start)
+				return netproto.AppendError(dst, op, id, netproto.CodeMalformed, msg), true
+			}
+			rt.need = max(int(w), 1) - 1
+			if rt.need > 0 && fast {
+				return dst, false
+			}
+		}
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
@@ -116,6 +151,23 @@ func (n *Node) dispatch(s *netproto.Session, f netproto.Frame, dst []byte, cache
 			return dst, false
 		}
 		body, err = n.write(op, sc, f.Body)
+		if err == nil && sc.didApply && len(rt.owners) > 0 {
+			ns, key, _, _ := keyOf(op, f.Body)
+			err = n.cluster.replicate(ctx, ns, key, sc.applied, rt.owners, rt.need)
+		}
+	case netproto.OpReplicate, netproto.OpFetch:
+		if n.cluster == nil || !s.Peer {
+			n.metrics.observe(op, netproto.CodeUnauthenticated, start)
+			return netproto.AppendError(dst, op, id, netproto.CodeUnauthenticated, op.String()+" is a peer operation: authenticate with the cluster key"), true
+		}
+		if cachedOnly {
+			return dst, false
+		}
+		if op == netproto.OpReplicate {
+			body, err = n.replicateHandler(f.Body)
+		} else {
+			body, err = n.fetchHandler(sc, f.Body)
+		}
 	default:
 		n.metrics.observe(op, netproto.CodeUnknownOpcode, start)
 		return netproto.AppendError(dst, op, id, netproto.CodeUnknownOpcode, "unknown opcode "+op.String()), true
@@ -156,6 +208,8 @@ func codeFor(err error) netproto.Code {
 		return netproto.CodeMalformed
 	case errors.Is(err, errUnauthenticated):
 		return netproto.CodeUnauthenticated
+	case errors.Is(err, errWNotReached):
+		return netproto.CodeBusy
 	}
 	return netproto.CodeOf(err)
 }
@@ -170,7 +224,10 @@ func (n *Node) hello(s *netproto.Session, sc *scratch, body []byte) (netproto.Bo
 	if req.Version < 1 {
 		return nil, netproto.ErrVersion
 	}
-	if n.cfg.Password != "" {
+	s.Peer = false
+	if n.cluster != nil && n.cluster.isPeer(req.Password) {
+		s.Peer = true
+	} else if n.cfg.Password != "" {
 		if subtle.ConstantTimeCompare([]byte(req.Password), []byte(n.cfg.Password)) != 1 {
 			s.Authenticated = false
 			return nil, errUnauthenticated
@@ -341,7 +398,7 @@ func (n *Node) write(op netproto.Opcode, sc *scratch, body []byte) (netproto.Bod
 		if err != nil {
 			return nil, err
 		}
-		_, it, err := n.Apply(req.Namespace, req.Key, merge.Op{Kind: merge.OpPut, Context: cc, Value: req.Value, Expiry: exp})
+		_, it, err := n.applyOne(sc, req.Namespace, req.Key, merge.Op{Kind: merge.OpPut, Context: cc, Value: req.Value, Expiry: exp})
 		if err != nil {
 			return nil, err
 		}
@@ -359,7 +416,7 @@ func (n *Node) write(op netproto.Opcode, sc *scratch, body []byte) (netproto.Bod
 		if err != nil {
 			return nil, err
 		}
-		_, it, err := n.Apply(req.Namespace, req.Key, merge.Op{Kind: merge.OpDelete, Context: cc})
+		_, it, err := n.applyOne(sc, req.Namespace, req.Key, merge.Op{Kind: merge.OpDelete, Context: cc})
 		if err != nil {
 			return nil, err
 		}
@@ -432,7 +489,7 @@ func (n *Node) write(op netproto.Opcode, sc *scratch, body []byte) (netproto.Bod
 			}
 			delta = -delta
 		}
-		_, it, err := n.Apply(req.Namespace, req.Key, merge.Op{Kind: merge.OpIncr, Delta: delta})
+		_, it, err := n.applyOne(sc, req.Namespace, req.Key, merge.Op{Kind: merge.OpIncr, Delta: delta})
 		if err != nil {
 			return nil, err
 		}
@@ -454,7 +511,7 @@ func (n *Node) write(op netproto.Opcode, sc *scratch, body []byte) (netproto.Bod
 		if op == netproto.OpSRem {
 			kind = merge.OpSRem
 		}
-		if _, _, err := n.Apply(req.Namespace, req.Key, merge.Op{Kind: kind, Members: req.Members}); err != nil {
+		if _, _, err := n.applyOne(sc, req.Namespace, req.Key, merge.Op{Kind: kind, Members: req.Members}); err != nil {
 			return nil, err
 		}
 		return &netproto.StatusResponse{Status: netproto.CodeOK}, nil
@@ -470,7 +527,7 @@ func (n *Node) write(op netproto.Opcode, sc *scratch, body []byte) (netproto.Bod
 		if err != nil {
 			return nil, err
 		}
-		_, _, err = n.Apply(req.Namespace, req.Key, merge.Op{Kind: merge.OpExpire, Expiry: exp})
+		_, _, err = n.applyOne(sc, req.Namespace, req.Key, merge.Op{Kind: merge.OpExpire, Expiry: exp})
 		if errors.Is(err, merge.ErrNotFound) {
 			return &netproto.StatusResponse{Status: netproto.CodeNotFound}, nil
 		}
@@ -512,4 +569,14 @@ func (n *Node) statsBody() netproto.Body {
 		stats = append(stats, stat("connections", int64(ss.Conns)), stat("connections_accepted", int64(ss.Accepted)))
 	}
 	return &netproto.StatsResponse{Stats: stats}
+}
+
+// applyOne is Apply for a single-key request: it records the new object in
+// sc for replication.
+func (n *Node) applyOne(sc *scratch, ns, key []byte, op merge.Op) (vclock.Object, Item, error) {
+	obj, it, err := n.Apply(ns, key, op)
+	if err == nil {
+		sc.applied, sc.didApply = obj, true
+	}
+	return obj, it, err
 }

@@ -30,6 +30,8 @@ type Node struct {
 	server     *server.Server
 	resp       *resp.Server
 	metrics    *metrics
+	// cluster is nil for a single node.
+	cluster *cluster
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -70,6 +72,11 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.store = st
 	n.metrics = newMetrics(n)
+	if cfg.Cluster != nil {
+		// Set before serving: requests see it (and route locally until the
+		// node has joined).
+		n.cluster = newCluster(n, *cfg.Cluster)
+	}
 	if cfg.Listen != "" {
 		scfg := cfg.Server
 		scfg.Addr = cfg.Listen
@@ -96,6 +103,19 @@ func Open(cfg Config) (*Node, error) {
 			}
 			st.Close()
 			return nil, err
+		}
+	}
+	if n.cluster != nil {
+		if err := n.cluster.open(); err != nil {
+			if n.server != nil {
+				_ = n.server.Shutdown(context.Background())
+			}
+			if n.resp != nil {
+				_ = n.resp.Shutdown(context.Background())
+			}
+			n.cluster.close()
+			st.Close()
+			return nil, fmt.Errorf("node: joining the cluster: %w", err)
 		}
 	}
 	n.log.Info("node open", "node_id", st.NodeID(), "listen", n.Addr(), "persistence", st.Config().Persistence)
@@ -131,10 +151,20 @@ func (n *Node) Close(ctx context.Context) error {
 	n.closeOnce.Do(func() {
 		n.closed.Store(true)
 		var errs []error
+		if n.cluster != nil {
+			// Leave first, so the others stop routing here while this node
+			// still answers.
+			if err := n.cluster.leave(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if n.server != nil {
 			if err := n.server.Shutdown(ctx); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if n.cluster != nil {
+			n.cluster.close()
 		}
 		if n.resp != nil {
 			if err := n.resp.Shutdown(ctx); err != nil {
