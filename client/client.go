@@ -107,7 +107,10 @@ func (c *Client) Get(ctx context.Context, key string, o ...Option) (*Item, error
 	}
 	cl := getCall()
 	defer putCall(cl)
-	cl.req.get = netproto.GetRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key)}
+	cl.req.get = netproto.GetRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key), R: uint32(op.r)}
+	if op.local {
+		cl.req.get.Flags |= netproto.GetFlagLocal
+	}
 	if err := c.do(ctx, cl, netproto.OpGet, &cl.req.get, &cl.res.get); err != nil {
 		return nil, err
 	}

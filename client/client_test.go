@@ -607,6 +607,8 @@ func TestLimits(t *testing.T) {
 	check("Put(negative TTL)", err, ErrInvalidArgument)
 	_, err = c.Put(ctx, "k", nil, WithW(-1))
 	check("Put(negative W)", err, ErrInvalidArgument)
+	_, err = c.Get(ctx, "k", WithR(-1))
+	check("Get(negative R)", err, ErrInvalidArgument)
 	check("Expire(negative TTL)", c.Expire(ctx, "k", -time.Second), ErrInvalidArgument)
 	// Two values that fit alone do not fit one frame together.
 	_, _, err = c.MPut(ctx, []Entry{{Key: "a", Value: make([]byte, 500)}, {Key: "b", Value: make([]byte, 500)}})

@@ -13,10 +13,12 @@ const DefaultNamespace = "default"
 type Option func(*opts)
 
 type opts struct {
-	ns  string
-	cc  []byte
-	ttl time.Duration
-	w   int
+	ns    string
+	cc    []byte
+	ttl   time.Duration
+	w     int
+	r     int
+	local bool
 }
 
 // WithNamespace sets the namespace (default "default"). Namespaces are
@@ -37,6 +39,16 @@ func WithTTL(d time.Duration) Option { return func(o *opts) { o.ttl = d } }
 // the namespace's default. A single-node server ignores it.
 func WithW(n int) Option { return func(o *opts) { o.w = n } }
 
+// WithR sets how many replicas a Get reads (their answers are merged and
+// stale replicas repaired); 0 and 1 mean one. A single-node server ignores
+// it; over the replica count is ErrMalformed, too few answers ErrBusy.
+func WithR(n int) Option { return func(o *opts) { o.r = n } }
+
+// WithLocal makes a Get read only the addressed node's own store: never
+// forwarded to a replica, never merged with others. For operators checking
+// one replica; a node that does not hold the key answers ErrNotFound.
+func WithLocal() Option { return func(o *opts) { o.local = true } }
+
 // applyOpts folds o over the defaults and checks the result.
 func applyOpts(o []Option) (opts, error) {
 	if len(o) == 0 {
@@ -54,6 +66,9 @@ func applySome(o []Option) (opts, error) {
 	}
 	if r.w < 0 || r.w > math.MaxUint32 {
 		return r, fmt.Errorf("%w: W %d", ErrInvalidArgument, r.w)
+	}
+	if r.r < 0 || r.r > math.MaxUint32 {
+		return r, fmt.Errorf("%w: R %d", ErrInvalidArgument, r.r)
 	}
 	if r.ttl < 0 {
 		return r, fmt.Errorf("%w: negative TTL %v", ErrInvalidArgument, r.ttl)

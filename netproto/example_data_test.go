@@ -91,6 +91,8 @@ func examples() []example {
 		resp("replicate", OpReplicate, 17, &StatusResponse{Status: CodeOK}),
 		req("fetch", OpFetch, 18, &KeyRequest{Namespace: ns, Key: key}),
 		resp("fetch", OpFetch, 18, &FetchResponse{Status: CodeOK, Object: obj}),
+		req("get_r", OpGet, 19, &GetRequest{Namespace: ns, Key: key, Flags: 0, R: 2}),
+		req("get_local", OpGet, 20, &GetRequest{Namespace: ns, Key: key, Flags: GetFlagLocal}),
 	}
 }
 

@@ -104,18 +104,35 @@ func (m *PingBody) DecodeBody(b []byte) error {
 // without the values.
 const GetFlagNoValues uint64 = 1 << 0
 
-// GetRequest reads a key: [namespace str, key bin, flags uint].
+// GetFlagLocal asks GET to read only the addressed node's own store: never
+// forwarded, never merged with other replicas (for operators checking a
+// replica). R is ignored with it.
+const GetFlagLocal uint64 = 1 << 1
+
+// GetRequest reads a key: [namespace str, key bin, flags uint, r uint].
+// R (optional, appended later) is the number of replicas that must answer
+// in a cluster; 0 and 1 both mean one. It is encoded only when non-zero, so
+// a request without it is byte-for-byte what older clients send.
 type GetRequest struct {
 	Namespace []byte
 	Key       []byte
 	Flags     uint64
+	R         uint32
 }
 
 func (m *GetRequest) AppendBody(b []byte) []byte {
-	b = msgp.AppendArrayHeader(b, 3)
+	if m.R == 0 {
+		b = msgp.AppendArrayHeader(b, 3)
+	} else {
+		b = msgp.AppendArrayHeader(b, 4)
+	}
 	b = appendStr(b, m.Namespace)
 	b = msgp.AppendBytes(b, m.Key)
-	return msgp.AppendUint(b, m.Flags)
+	b = msgp.AppendUint(b, m.Flags)
+	if m.R != 0 {
+		b = msgp.AppendUint(b, uint64(m.R))
+	}
+	return b
 }
 
 func (m *GetRequest) DecodeBody(b []byte) error {
@@ -125,6 +142,7 @@ func (m *GetRequest) DecodeBody(b []byte) error {
 	m.Namespace = d.bytes()
 	m.Key = d.bytes()
 	m.Flags = d.uint(math.MaxUint64)
+	m.R = uint32(d.uint(math.MaxUint32))
 	d.leave(s)
 	return d.finish()
 }

@@ -99,12 +99,12 @@ func intv(v int64) []byte   { return msgp.AppendInt(nil, v) }
 
 func TestDecodeCompatibility(t *testing.T) {
 	t.Run("extra trailing fields are ignored", func(t *testing.T) {
-		b := rawBody(str("ns"), bin("k"), uintv(1), str("future"), rawBody(uintv(1), bin("x")), []byte{0x81, 0x01, 0x02})
+		b := rawBody(str("ns"), bin("k"), uintv(1), uintv(2), str("future"), rawBody(uintv(1), bin("x")), []byte{0x81, 0x01, 0x02})
 		var m GetRequest
 		if err := m.DecodeBody(b); err != nil {
 			t.Fatal(err)
 		}
-		if string(m.Namespace) != "ns" || string(m.Key) != "k" || m.Flags != 1 {
+		if string(m.Namespace) != "ns" || string(m.Key) != "k" || m.Flags != 1 || m.R != 2 {
 			t.Fatalf("%+v", m)
 		}
 	})

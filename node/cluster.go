@@ -14,6 +14,8 @@ import (
 
 	"github.com/ecachedb/ecache/client"
 	"github.com/ecachedb/ecache/gossip"
+	"github.com/ecachedb/ecache/gossip/ring"
+	"github.com/ecachedb/ecache/merge"
 	"github.com/ecachedb/ecache/netproto"
 	"github.com/ecachedb/ecache/storage"
 	"github.com/ecachedb/ecache/vclock"
@@ -21,12 +23,13 @@ import (
 
 // ClusterConfig makes a node a member of a cluster.
 //
-// What works in this first slice: gossip membership and the partition ring,
-// forwarding of single-key requests from a node that is not a replica to
-// one that is, coordination (one dot, at the coordinator) and replication of
-// the whole resulting object to the other replicas, waiting for W-1 of them
-// and queueing the rest. Not yet: hinted handoff (a replication that cannot
-// be queued or delivered is dropped and counted), read repair, R>1 reads,
+// What works: gossip membership and the partition ring, forwarding of
+// single-key requests from a node that is not a replica to one that is,
+// coordination (one dot, at the coordinator) and replication of the whole
+// resulting object to the other replicas, waiting for W-1 of them and
+// queueing the rest; R>1 GETs (merge of R replicas' objects, read repair);
+// hinted handoff (a replication that fails or cannot be queued becomes a
+// hint in the store, delivered when the replica is alive again). Not yet:
 // rebalancing when owners change, and MGET/MPUT routing (they act on the
 // addressed node's store only).
 type ClusterConfig struct {
@@ -44,8 +47,16 @@ type ClusterConfig struct {
 	// means 2s.
 	PeerTimeout time.Duration
 	// ReplicationQueue bounds the replications queued for each peer; when
-	// a queue is full further ones are dropped (and counted). 0 means 4096.
+	// a queue is full further ones become hints. 0 means 4096.
 	ReplicationQueue int
+	// MaxHints bounds the hints (replications kept for replicas that are
+	// down) the node holds; 0 means storage.DefaultMaxHints. A memory-only
+	// node drops its oldest hint when full, a persistent one the new hint;
+	// both are counted.
+	MaxHints int
+	// HintInterval is how often hints are offered to replicas that are
+	// alive (they are also offered on every membership change); 0 means 1s.
+	HintInterval time.Duration
 	// JoinTimeout bounds joining the cluster in Open; 0 means 10s.
 	JoinTimeout time.Duration
 }
@@ -60,6 +71,8 @@ func (c *ClusterConfig) validate(listen string) error {
 		return fmt.Errorf("%w: Cluster: Replicas %d must not be negative", ErrInvalidConfig, c.Replicas)
 	case c.PeerTimeout < 0, c.JoinTimeout < 0:
 		return fmt.Errorf("%w: Cluster: timeouts must not be negative", ErrInvalidConfig)
+	case c.MaxHints < 0, c.HintInterval < 0:
+		return fmt.Errorf("%w: Cluster: MaxHints and HintInterval must not be negative", ErrInvalidConfig)
 	case c.ReplicationQueue < 0:
 		return fmt.Errorf("%w: Cluster: ReplicationQueue %d must not be negative", ErrInvalidConfig, c.ReplicationQueue)
 	}
@@ -83,7 +96,8 @@ type cluster struct {
 	timeout    time.Duration
 	queueLen   int
 
-	gossip atomic.Pointer[gossip.Membership]
+	gossip  atomic.Pointer[gossip.Membership]
+	nominal atomic.Pointer[nominalRing] // see downOwners
 
 	ctx    context.Context // cancelled by close: stops the queue workers
 	cancel context.CancelFunc
@@ -93,9 +107,12 @@ type cluster struct {
 	peers  map[vclock.NodeID]*peer
 	closed bool
 
-	dropped    atomic.Uint64 // replications dropped (queue full or undeliverable)
+	dropped    atomic.Uint64 // replications dropped (no hint could be kept)
 	replicated atomic.Uint64 // replications acknowledged
 	forwarded  atomic.Uint64 // requests forwarded
+	hinted     atomic.Uint64 // replications kept as hints
+	delivered  atomic.Uint64 // hints delivered (and deleted)
+	repaired   atomic.Uint64 // read repairs sent or applied
 }
 
 // peer is the transport to one other node.
@@ -103,8 +120,9 @@ type peer struct {
 	id    vclock.NodeID
 	queue chan replication
 
-	mu   sync.Mutex // guards cl and dead; held while dialling
+	mu   sync.Mutex // guards cl, addr and dead; held while dialling
 	cl   *client.Client
+	addr string // the client address cl is connected to
 	dead bool
 }
 
@@ -125,6 +143,7 @@ func newCluster(n *Node, cfg ClusterConfig) *cluster {
 		peers:      map[vclock.NodeID]*peer{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	n.store.SetMaxHints(cfg.MaxHints)
 	return c
 }
 
@@ -158,6 +177,9 @@ func (c *cluster) open() error {
 		return err
 	}
 	c.gossip.Store(m)
+	changes, unsubscribe := m.Subscribe()
+	c.wg.Add(1)
+	go c.handoff(changes, unsubscribe)
 	return nil
 }
 
@@ -186,7 +208,10 @@ func (c *cluster) close() {
 	}
 	c.mu.Unlock()
 	for _, p := range peers {
-		c.dropped.Add(uint64(len(p.queue)))
+		// What is still queued is kept as hints (the store is open yet).
+		for len(p.queue) > 0 {
+			c.hint(p.id, <-p.queue)
+		}
 		p.mu.Lock()
 		p.dead = true
 		if p.cl != nil {
@@ -204,6 +229,51 @@ func (c *cluster) owners(ns, key []byte) []vclock.NodeID {
 		return nil
 	}
 	return m.Ring().Owners(storage.PartitionOf(nsName(ns), key, c.partitions))
+}
+
+// nominalRing is the ring of every member this node knows, alive or not
+// (dead or left within the gossip's retention), computed for one live ring.
+type nominalRing struct {
+	live  *ring.Ring
+	full  *ring.Ring // nil when every known member is alive
+	alive map[vclock.NodeID]bool
+}
+
+// downOwners returns the replicas (ns, key) would have if every known
+// member were alive, less those that are: the replicas that miss writes
+// while they are down, which the coordinator keeps hints for.
+func (c *cluster) downOwners(ns, key []byte) []vclock.NodeID {
+	m := c.gossip.Load()
+	if m == nil {
+		return nil
+	}
+	live := m.Ring()
+	nr := c.nominal.Load()
+	if nr == nil || nr.live != live {
+		members := m.Members()
+		all := make([]vclock.NodeID, 0, len(members))
+		nr = &nominalRing{live: live, alive: make(map[vclock.NodeID]bool, len(members))}
+		for _, mem := range members {
+			all = append(all, mem.ID)
+			if mem.State == gossip.StateAlive {
+				nr.alive[mem.ID] = true
+			}
+		}
+		if len(nr.alive) < len(all) {
+			nr.full = ring.MustNew(c.partitions, c.replicas, all)
+		}
+		c.nominal.Store(nr)
+	}
+	if nr.full == nil {
+		return nil
+	}
+	var down []vclock.NodeID
+	for _, id := range nr.full.Owners(storage.PartitionOf(nsName(ns), key, c.partitions)) {
+		if !nr.alive[id] {
+			down = append(down, id)
+		}
+	}
+	return down
 }
 
 // isPeer reports whether password is the peer secret.
@@ -243,21 +313,21 @@ func (c *cluster) client(ctx context.Context, id vclock.NodeID) (*client.Client,
 	if p.dead {
 		return nil, errNoPeer
 	}
-	if p.cl != nil {
-		return p.cl, nil
-	}
 	m := c.gossip.Load()
 	if m == nil {
 		return nil, errNoPeer
 	}
-	addr := ""
-	for _, mem := range m.Members() {
-		if mem.ID == id && mem.State == gossip.StateAlive {
-			addr = mem.Meta.ClientAddr
-		}
+	addr := c.liveAddr(id)
+	if p.cl != nil && (addr == "" || addr == p.addr) {
+		return p.cl, nil
 	}
 	if addr == "" {
 		return nil, fmt.Errorf("%w: node %v has no live client address", errNoPeer, id)
+	}
+	if p.cl != nil {
+		// The node came back at another address.
+		_ = p.cl.Close()
+		p.cl = nil
 	}
 	cfg := client.DefaultConfig()
 	cfg.Addrs = []string{addr}
@@ -271,8 +341,23 @@ func (c *cluster) client(ctx context.Context, id vclock.NodeID) (*client.Client,
 	if err != nil {
 		return nil, fmt.Errorf("node: connecting to peer %v at %s: %w", id, addr, err)
 	}
-	p.cl = cl
+	p.cl, p.addr = cl, addr
 	return cl, nil
+}
+
+// liveAddr returns the client address of id when it is alive, else "".
+func (c *cluster) liveAddr(id vclock.NodeID) string {
+	m := c.gossip.Load()
+	if m == nil {
+		return ""
+	}
+	addr := ""
+	for _, mem := range m.Members() {
+		if mem.ID == id && mem.State == gossip.StateAlive {
+			addr = mem.Meta.ClientAddr
+		}
+	}
+	return addr
 }
 
 // send merges r into replica id and waits for its acknowledgement.
@@ -294,19 +379,82 @@ func (c *cluster) send(ctx context.Context, id vclock.NodeID, r replication) err
 	return nil
 }
 
-// enqueue hands r to id's queue. A full queue drops it: there is no hinted
-// handoff yet, anti-entropy (later) repairs what is lost.
+// enqueue hands r to id's queue; when the queue is full (or the node is
+// closing) r becomes a hint.
 func (c *cluster) enqueue(id vclock.NodeID, r replication) {
 	p := c.peer(id)
 	if p == nil {
-		c.dropped.Add(1)
+		c.hint(id, r)
 		return
 	}
 	select {
 	case p.queue <- r:
 	default:
+		c.hint(id, r)
+	}
+}
+
+// hint keeps r in the store for delivery to id when it is alive again.
+func (c *cluster) hint(id vclock.NodeID, r replication) {
+	if err := c.n.store.PutHint(id, r.ns, r.key, r.obj); err != nil {
 		c.dropped.Add(1)
-		c.n.log.Warn("replication queue full: dropped", "peer", id, "queue", c.queueLen, "dropped_total", c.dropped.Load())
+		c.n.log.Warn("replication dropped: no hint kept", "peer", id, "err", err, "dropped_total", c.dropped.Load())
+		return
+	}
+	c.hinted.Add(1)
+}
+
+// handoff delivers hints to the replicas that are alive, on every
+// membership change and every HintInterval, until close.
+func (c *cluster) handoff(changes <-chan struct{}, unsubscribe func()) {
+	defer c.wg.Done()
+	defer unsubscribe()
+	t := time.NewTicker(cmpOr(c.cfg.HintInterval, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil
+			}
+		case <-t.C:
+		}
+		c.deliverHints()
+	}
+}
+
+// errStop ends a hint scan early.
+var errStop = errors.New("stop")
+
+// deliverHints sends every hint held for a live replica, deleting each one
+// the replica acknowledged. A replica that fails is tried again later.
+func (c *cluster) deliverHints() {
+	targets, err := c.n.store.HintTargets()
+	if err != nil {
+		return
+	}
+	self := c.n.ID()
+	for _, id := range targets {
+		if id == self || c.liveAddr(id) == "" || c.ctx.Err() != nil {
+			continue
+		}
+		err := c.n.store.ScanHints(id, func(ns, key, obj []byte) error {
+			r := replication{ns: slices.Clone(ns), key: slices.Clone(key), obj: slices.Clone(obj)}
+			if err := c.send(c.ctx, id, r); err != nil {
+				return fmt.Errorf("%w: %w", errStop, err)
+			}
+			if ok, err := c.n.store.DeleteHint(id, ns, key, obj); err != nil {
+				return err
+			} else if ok {
+				c.delivered.Add(1)
+			}
+			return nil
+		})
+		if err != nil && c.ctx.Err() == nil {
+			c.n.log.Warn("hint delivery stopped", "peer", id, "err", err)
+		}
 	}
 }
 
@@ -319,10 +467,7 @@ func (c *cluster) drain(p *peer) {
 			return
 		case r := <-p.queue:
 			if err := c.send(c.ctx, p.id, r); err != nil {
-				c.dropped.Add(1)
-				if c.ctx.Err() == nil {
-					c.n.log.Warn("replication failed: dropped", "peer", p.id, "err", err, "dropped_total", c.dropped.Load())
-				}
+				c.hint(p.id, r)
 			}
 		}
 	}
@@ -343,13 +488,28 @@ func (c *cluster) replicate(ctx context.Context, ns, key []byte, obj vclock.Obje
 			others = append(others, id)
 		}
 	}
+	var r replication
+	made := false
+	mk := func() replication {
+		if !made {
+			r, made = replication{ns: slices.Clone(nsName(ns)), key: slices.Clone(key), obj: obj.AppendMsgpack(nil)}, true
+		}
+		return r
+	}
+	// The replicas that are down (dead or left, still remembered) get
+	// hints, delivered when they are back.
+	for _, id := range c.downOwners(ns, key) {
+		if id != self {
+			c.hint(id, mk())
+		}
+	}
 	if len(others) == 0 {
 		if need > 0 {
 			return fmt.Errorf("%w: %d more wanted, no other replica is alive", errWNotReached, need)
 		}
 		return nil
 	}
-	r := replication{ns: slices.Clone(nsName(ns)), key: slices.Clone(key), obj: obj.AppendMsgpack(nil)}
+	r = mk()
 	type result struct {
 		id  vclock.NodeID
 		err error
@@ -396,10 +556,29 @@ func (c *cluster) replicate(ctx context.Context, ns, key []byte, obj vclock.Obje
 type route struct {
 	owners []vclock.NodeID
 	need   int // replica acknowledgements a write waits for, besides this node's
+	r      int // replicas a GET reads, this node's included (0: a plain read)
 }
 
-// errWTooLarge rejects a W over N.
+// errWTooLarge rejects a W or R over N.
 var errWTooLarge = errors.New("node: w exceeds replicas")
+
+// errRTooLarge rejects an R over N.
+var errRTooLarge = errors.New("node: r exceeds replicas")
+
+// errRNotReached reports a read that fewer than R replicas answered.
+var errRNotReached = errors.New("node: read not answered by r replicas")
+
+// getOptions returns R and whether the GET is local, for a GET body.
+func getOptions(op netproto.Opcode, body []byte) (r uint32, local bool) {
+	if op != netproto.OpGet {
+		return 0, false
+	}
+	var req netproto.GetRequest
+	if req.DecodeBody(body) != nil {
+		return 0, false
+	}
+	return req.R, req.Flags&netproto.GetFlagLocal != 0
+}
 
 // keyOf decodes the namespace, key and W of a routed data request; ok is
 // false for an operation that is not routed or a body that does not
@@ -473,6 +652,124 @@ func (c *cluster) forward(ctx context.Context, f netproto.Frame, owners []vclock
 	return netproto.AppendError(dst, op, id, netproto.CodeBusy, msg), netproto.CodeBusy
 }
 
+// fetch returns replica id's object of (ns, key), the zero Object when it
+// holds none.
+func (c *cluster) fetch(ctx context.Context, id vclock.NodeID, ns, key []byte) (vclock.Object, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	cl, err := c.client(ctx, id)
+	if err != nil {
+		return vclock.Object{}, err
+	}
+	var resp netproto.FetchResponse
+	if err := cl.Do(ctx, netproto.OpFetch, &netproto.KeyRequest{Namespace: ns, Key: key}, &resp); err != nil {
+		return vclock.Object{}, err
+	}
+	switch resp.Status {
+	case netproto.CodeNotFound:
+		return vclock.Object{}, nil
+	case netproto.CodeOK:
+	default:
+		return vclock.Object{}, fmt.Errorf("node: replica %v answered FETCH with %v", id, resp.Status)
+	}
+	var o vclock.Object
+	if err := vclock.DecodeObject(resp.Object, &o); err != nil {
+		return vclock.Object{}, err
+	}
+	if err := o.Validate(); err != nil {
+		return vclock.Object{}, err
+	}
+	return o.Clone(), nil
+}
+
+// readR reads (ns, key) from r replicas, this node's store first, merges
+// their objects with s and repairs, in the background, every replica that
+// answered with something other than the merge.
+func (c *cluster) readR(ctx context.Context, s merge.Strategy, ns, key []byte, owners []vclock.NodeID, r int) (vclock.Object, error) {
+	var local vclock.Object
+	found, err := c.n.store.Get(nsName(ns), key, &local)
+	if err != nil {
+		return vclock.Object{}, err
+	}
+	if !found {
+		local = vclock.Object{}
+	} else {
+		local = local.Clone()
+	}
+	self := c.n.ID()
+	others := make([]vclock.NodeID, 0, len(owners))
+	for _, id := range owners {
+		if id != self {
+			others = append(others, id)
+		}
+	}
+	need := r - 1
+	type answer struct {
+		id  vclock.NodeID
+		obj vclock.Object
+		err error
+	}
+	results := make(chan answer, len(others))
+	next, inflight := 0, 0
+	launch := func() {
+		id := others[next]
+		next++
+		inflight++
+		go func() {
+			o, err := c.fetch(ctx, id, ns, key)
+			results <- answer{id, o, err}
+		}()
+	}
+	for inflight < need && next < len(others) {
+		launch()
+	}
+	var answers []answer
+	var lastErr error
+	for inflight > 0 {
+		a := <-results
+		inflight--
+		if a.err != nil {
+			lastErr = a.err
+			c.n.log.Warn("read from replica failed", "peer", a.id, "err", a.err)
+			if len(answers)+inflight < need && next < len(others) {
+				launch()
+			}
+			continue
+		}
+		answers = append(answers, a)
+	}
+	if len(answers) < need {
+		return vclock.Object{}, fmt.Errorf("%w: %d of %d answered: %v", errRNotReached, len(answers)+1, r, lastErr)
+	}
+	merged := local
+	for _, a := range answers {
+		merged = s.Merge(merged, a.obj)
+	}
+	if merged.IsZero() {
+		return merged, nil
+	}
+	var enc []byte
+	for _, a := range answers {
+		if !vclock.ObjectsEqual(a.obj, merged) {
+			if enc == nil {
+				enc = merged.AppendMsgpack(nil)
+			}
+			c.repaired.Add(1)
+			c.enqueue(a.id, replication{ns: slices.Clone(nsName(ns)), key: slices.Clone(key), obj: enc})
+		}
+	}
+	if !vclock.ObjectsEqual(local, merged) {
+		c.repaired.Add(1)
+		m := merged
+		if _, err := c.n.store.Update(nsName(ns), key, func(cur vclock.Object, _ bool) (vclock.Object, error) {
+			return s.Merge(cur, m), nil
+		}); err != nil {
+			c.n.log.Warn("read repair of the local replica failed", "err", err)
+		}
+	}
+	return merged, nil
+}
+
 // replicateHandler merges a peer's object into this replica.
 func (n *Node) replicateHandler(body []byte) (netproto.Body, error) {
 	var req netproto.ReplicateRequest
@@ -540,7 +837,17 @@ func (n *Node) Membership() *gossip.Membership {
 type ClusterStats struct {
 	Forwarded  uint64 // requests forwarded to a replica
 	Replicated uint64 // replications acknowledged by a replica
-	Dropped    uint64 // replications dropped: queue full, or the replica failed
+	Dropped    uint64 // replications dropped: no hint could be kept for them
+	// HintsStored counts replications kept as hints (a replica failed or
+	// its queue was full); HintsPending is how many hints are held now;
+	// HintsDelivered counts hints a returning replica acknowledged;
+	// HintsDropped counts hints the bounded hint store dropped or refused.
+	HintsStored    uint64
+	HintsPending   int
+	HintsDelivered uint64
+	HintsDropped   uint64
+	// ReadRepairs counts stale replicas repaired by R>1 reads.
+	ReadRepairs uint64
 }
 
 // ClusterStats returns the peer transport's counters (zero for a single
@@ -550,5 +857,10 @@ func (n *Node) ClusterStats() ClusterStats {
 		return ClusterStats{}
 	}
 	c := n.cluster
-	return ClusterStats{Forwarded: c.forwarded.Load(), Replicated: c.replicated.Load(), Dropped: c.dropped.Load()}
+	hs := n.store.HintStats()
+	return ClusterStats{
+		Forwarded: c.forwarded.Load(), Replicated: c.replicated.Load(), Dropped: c.dropped.Load(),
+		HintsStored: c.hinted.Load(), HintsPending: hs.Stored, HintsDelivered: c.delivered.Load(), HintsDropped: hs.Dropped,
+		ReadRepairs: c.repaired.Load(),
+	}
 }

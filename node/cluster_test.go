@@ -13,6 +13,7 @@ import (
 
 	"github.com/ecachedb/ecache/client"
 	"github.com/ecachedb/ecache/gossip"
+	"github.com/ecachedb/ecache/merge"
 	"github.com/ecachedb/ecache/netproto"
 	"github.com/ecachedb/ecache/storage"
 	"github.com/ecachedb/ecache/vclock"
@@ -37,31 +38,11 @@ func startCluster(t *testing.T, size, replicas int, p storage.Persistence) []*No
 	t.Helper()
 	var nodes []*Node
 	for i := range size {
-		cfg := testConfig(t, p)
-		cfg.Listen = "127.0.0.1:0"
-		// memberlist's goroutines may log after Close returns: drop what
-		// comes after the test.
-		cfg.Logger = guardedLogger(t)
-		g := gossip.DefaultConfig()
-		g.BindAddr = "127.0.0.1:0"
-		g.Tuning = fastGossip
-		g.Partitions = 64
+		join := ""
 		if i > 0 {
-			g.Join = []string{nodes[0].Membership().Addr()}
+			join = nodes[0].Membership().Addr()
 		}
-		cfg.Cluster = &ClusterConfig{Gossip: g, Replicas: replicas, ClusterKey: testClusterKey}
-		n, err := Open(cfg)
-		if err != nil {
-			t.Fatalf("Open node %d: %v", i+1, err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := n.Close(ctx); err != nil {
-				t.Errorf("Close node %d: %v", i+1, err)
-			}
-		})
-		nodes = append(nodes, n)
+		nodes = append(nodes, openClusterNode(t, clusterNodeConfig(t, p, replicas, join), i+1))
 	}
 	eventually(t, 15*time.Second, "every ring has all nodes", func() bool {
 		for _, n := range nodes {
@@ -72,6 +53,42 @@ func startCluster(t *testing.T, size, replicas int, p storage.Persistence) []*No
 		return true
 	})
 	return nodes
+}
+
+// clusterNodeConfig is the configuration of one test cluster node joining
+// join (none when empty).
+func clusterNodeConfig(t *testing.T, p storage.Persistence, replicas int, join string) Config {
+	cfg := testConfig(t, p)
+	cfg.Listen = "127.0.0.1:0"
+	// memberlist's goroutines may log after Close returns: drop what
+	// comes after the test.
+	cfg.Logger = guardedLogger(t)
+	g := gossip.DefaultConfig()
+	g.BindAddr = "127.0.0.1:0"
+	g.Tuning = fastGossip
+	g.Partitions = 64
+	if join != "" {
+		g.Join = []string{join}
+	}
+	cfg.Cluster = &ClusterConfig{Gossip: g, Replicas: replicas, ClusterKey: testClusterKey, HintInterval: 100 * time.Millisecond}
+	return cfg
+}
+
+// openClusterNode opens node number i with cfg, closing it at cleanup.
+func openClusterNode(t *testing.T, cfg Config, i int) *Node {
+	t.Helper()
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open node %d: %v", i, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.Close(ctx); err != nil {
+			t.Errorf("Close node %d: %v", i, err)
+		}
+	})
+	return n
 }
 
 // guardedLog writes to the test's log until the test's cleanup runs.
@@ -305,4 +322,141 @@ func TestClusterConfigValidate(t *testing.T) {
 	if _, err := Open(cfg); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("cluster without key: %v", err)
 	}
+}
+
+// TestClusterReadRepair: an R=3 GET merges the three replicas' objects when
+// one replica holds a newer write the others missed, answers with the
+// merge, and repairs the stale replicas.
+func TestClusterReadRepair(t *testing.T) {
+	nodes := startCluster(t, 3, 3, storage.PersistenceNone)
+	ctx := t.Context()
+	c1 := dialNode(t, nodes[0], "")
+	if _, err := c1.Put(ctx, "rr", []byte("old"), client.WithW(3)); err != nil {
+		t.Fatal(err)
+	}
+	// A write node 2 applies locally only: nodes 1 and 3 are stale.
+	cur, _ := localObject(t, nodes[1], "rr")
+	if _, _, err := nodes[1].Apply([]byte(DefaultNamespace), []byte("rr"), merge.Op{Kind: merge.OpPut, Context: cur.Clock, Value: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := localObject(t, nodes[0], "rr"); string(o.Siblings[0].Value) != "old" {
+		t.Fatalf("node 1 holds %+v before the read", o)
+	}
+	// R=1 through node 1 answers from its own (stale) copy.
+	if it, err := c1.Get(ctx, "rr"); err != nil || string(it.Values[0]) != "old" {
+		t.Fatalf("R=1 GET = %+v, %v", it, err)
+	}
+	it, err := c1.Get(ctx, "rr", client.WithR(3))
+	if err != nil || len(it.Values) != 1 || string(it.Values[0]) != "new" {
+		t.Fatalf("R=3 GET = %+v, %v; want new", it, err)
+	}
+	want, _ := localObject(t, nodes[1], "rr")
+	for i, n := range nodes {
+		eventually(t, 10*time.Second, fmt.Sprintf("node %d repaired", i+1), func() bool {
+			o, found := localObject(t, n, "rr")
+			return found && vclock.ObjectsEqual(o, want)
+		})
+	}
+	if st := nodes[0].ClusterStats(); st.ReadRepairs == 0 {
+		t.Errorf("no read repair counted: %+v", st)
+	}
+	// R over N is refused.
+	if _, err := c1.Get(ctx, "rr", client.WithR(4)); !errors.Is(err, client.ErrMalformed) {
+		t.Fatalf("R=4 GET with N=3 = %v, want ErrMalformed", err)
+	}
+}
+
+// TestClusterGetLocal: GET --local on a node that does not own the key
+// finds nothing, where a normal GET is forwarded and finds it.
+func TestClusterGetLocal(t *testing.T) {
+	nodes := startCluster(t, 3, 2, storage.PersistenceNone)
+	key := ""
+	for i := 0; key == ""; i++ {
+		k := fmt.Sprintf("loc%d", i)
+		if !slices.Contains(ownersOf(nodes[0], k), nodes[0].ID()) {
+			key = k
+		}
+	}
+	ctx := t.Context()
+	c1 := dialNode(t, nodes[0], "")
+	if _, err := c1.Put(ctx, key, []byte("v"), client.WithW(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.Get(ctx, key, client.WithLocal()); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("local GET on a non-owner = %v, want ErrNotFound", err)
+	}
+	if it, err := c1.Get(ctx, key); err != nil || string(it.Values[0]) != "v" {
+		t.Fatalf("GET via a non-owner = %+v, %v", it, err)
+	}
+	for _, n := range nodes[1:] {
+		if !slices.Contains(ownersOf(nodes[0], key), n.ID()) {
+			continue
+		}
+		c := dialNode(t, n, "")
+		if it, err := c.Get(ctx, key, client.WithLocal()); err != nil || string(it.Values[0]) != "v" {
+			t.Fatalf("local GET on owner %v = %+v, %v", n.ID(), it, err)
+		}
+	}
+}
+
+// TestClusterHintedHandoff: writes made while a replica is down are kept
+// as hints on the coordinator and delivered when the replica returns with
+// the same identity.
+func TestClusterHintedHandoff(t *testing.T) {
+	var nodes []*Node
+	var cfgs []Config
+	for i := range 3 {
+		join := ""
+		if i > 0 {
+			join = nodes[0].Membership().Addr()
+		}
+		cfg := clusterNodeConfig(t, storage.PersistenceSync, 3, join)
+		cfgs = append(cfgs, cfg)
+		nodes = append(nodes, openClusterNode(t, cfg, i+1))
+	}
+	eventually(t, 15*time.Second, "every ring has all nodes", func() bool {
+		for _, n := range nodes {
+			if n.Membership().Ring().Len() != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	id3 := nodes[2].ID()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	if err := nodes[2].Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	eventually(t, 15*time.Second, "node 3 out of node 1's ring", func() bool {
+		return nodes[0].Membership().Ring().Len() == 2
+	})
+	c1 := dialNode(t, nodes[0], "")
+	const keys = 20
+	for i := range keys {
+		if _, err := c1.Put(t.Context(), fmt.Sprintf("h%d", i), []byte(fmt.Sprintf("v%d", i)), client.WithW(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := nodes[0].ClusterStats(); st.HintsStored < keys || st.HintsPending < keys {
+		t.Fatalf("after %d writes with node 3 down: %+v", keys, st)
+	}
+	// Node 3 comes back with the same data directory, so the same ID.
+	cfg := cfgs[2]
+	cfg.Cluster = new(*cfgs[2].Cluster)
+	cfg.Cluster.Gossip.Join = []string{nodes[0].Membership().Addr()}
+	n3 := openClusterNode(t, cfg, 3)
+	if n3.ID() != id3 {
+		t.Fatalf("node 3 came back as %v, was %v", n3.ID(), id3)
+	}
+	eventually(t, 20*time.Second, "hints delivered to node 3", func() bool {
+		for i := range keys {
+			o, found := localObject(t, n3, fmt.Sprintf("h%d", i))
+			if !found || string(o.Siblings[0].Value) != fmt.Sprintf("v%d", i) {
+				return false
+			}
+		}
+		st := nodes[0].ClusterStats()
+		return st.HintsDelivered == keys && st.HintsPending == 0
+	})
 }

@@ -92,8 +92,12 @@ func (n *Node) dispatch(ctx context.Context, s *netproto.Session, f netproto.Fra
 	// it is. A request from a peer is always coordinated here (it was
 	// forwarded already), so views of the ring that differ never make it
 	// loop.
+	//
+	// A GET with the local flag reads this node's store only, whoever
+	// owns the key.
 	var rt route
-	if c := n.cluster; c != nil {
+	r, local := getOptions(op, f.Body)
+	if c := n.cluster; c != nil && !local {
 		if ns, key, w, isData := keyOf(op, f.Body); isData {
 			rt.owners = c.owners(ns, key)
 			if !s.Peer && len(rt.owners) > 0 && !slices.Contains(rt.owners, n.ID()) {
@@ -113,6 +117,17 @@ func (n *Node) dispatch(ctx context.Context, s *netproto.Session, f netproto.Fra
 			if rt.need > 0 && fast {
 				return dst, false
 			}
+			if int(r) > c.replicas {
+				msg := fmt.Sprintf("%v: r %d, replicas %d", errRTooLarge, r, c.replicas)
+				n.metrics.observe(op, netproto.CodeMalformed, start)
+				return netproto.AppendError(dst, op, id, netproto.CodeMalformed, msg), true
+			}
+			if r > 1 {
+				if fast {
+					return dst, false
+				}
+				rt.r = int(r)
+			}
 		}
 	}
 	sc := scratchPool.Get().(*scratch)
@@ -129,6 +144,10 @@ func (n *Node) dispatch(ctx context.Context, s *netproto.Session, f netproto.Fra
 			body = &sc.ping
 		}
 	case netproto.OpGet:
+		if rt.r > 1 {
+			body, err = n.getR(ctx, sc, f.Body, rt)
+			break
+		}
 		body, ok, err = n.get(sc, f.Body, cachedOnly)
 		if !ok {
 			return dst, false
@@ -208,7 +227,7 @@ func codeFor(err error) netproto.Code {
 		return netproto.CodeMalformed
 	case errors.Is(err, errUnauthenticated):
 		return netproto.CodeUnauthenticated
-	case errors.Is(err, errWNotReached):
+	case errors.Is(err, errWNotReached), errors.Is(err, errRNotReached):
 		return netproto.CodeBusy
 	}
 	return netproto.CodeOf(err)
@@ -305,6 +324,40 @@ func (n *Node) get(sc *scratch, body []byte, cachedOnly bool) (netproto.Body, bo
 	}
 	fillGet(&sc.getResp, it, req.Flags&netproto.GetFlagNoValues != 0)
 	return &sc.getResp, true, nil
+}
+
+// getR serves a GET with R>1 at a replica: the merge of R replicas'
+// objects, with read repair (cluster.readR).
+func (n *Node) getR(ctx context.Context, sc *scratch, body []byte, rt route) (netproto.Body, error) {
+	req := &sc.get
+	if err := req.DecodeBody(body); err != nil {
+		return nil, err
+	}
+	if err := n.checkKey(req.Key); err != nil {
+		return nil, err
+	}
+	if err := n.valueStrategy(req.Namespace); err != nil {
+		return nil, err
+	}
+	s, err := n.strategy(req.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := n.cluster.readR(ctx, s, req.Namespace, req.Key, rt.owners, rt.r)
+	if err != nil {
+		return nil, err
+	}
+	var it Item
+	if !obj.IsZero() {
+		now := n.now()
+		it.Result = s.Read(obj, now.UnixNano())
+		it.Context = vclock.EncodeContext(obj.Clock)
+		if it.Found && it.Expiry != 0 {
+			it.TTL = max(time.Duration(it.Expiry-now.UnixNano()), time.Millisecond)
+		}
+	}
+	fillGet(&sc.getResp, it, req.Flags&netproto.GetFlagNoValues != 0)
+	return &sc.getResp, nil
 }
 
 func (n *Node) mget(sc *scratch, body []byte, cachedOnly bool) (netproto.Body, bool, error) {

@@ -11,6 +11,9 @@ import (
 // (hinted handoff, metadata); existing ones never change meaning.
 const (
 	tagData byte = 'd'
+	// tagHint keys hinted-handoff entries: 'h' | target node (8 bytes, big
+	// endian) | len(ns) | ns | key (hints.go).
+	tagHint byte = 'h'
 )
 
 // keyHeader is the tag, the partition and the namespace length.

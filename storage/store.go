@@ -66,6 +66,8 @@ type Store struct {
 
 	sweep   sweeper
 	expired atomic.Uint64
+
+	hints hintState // hinted handoff (hints.go)
 }
 
 // Open opens (creating if needed) the store in dir. With PersistenceNone dir

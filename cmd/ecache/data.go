@@ -23,6 +23,9 @@ type dataFlags struct {
 	ttl      time.Duration
 	context  string
 	show     bool
+	w        int  // --w on writes: replica acknowledgements to wait for
+	r        int  // --r on get: replicas to read
+	local    bool // --local on get: this node's store only
 }
 
 func envOr(name, def string) string {
@@ -67,6 +70,18 @@ func (f *dataFlags) opts() ([]client.Option, error) {
 	if f.ttl > 0 {
 		o = append(o, client.WithTTL(f.ttl))
 	}
+	if f.w < 0 || f.r < 0 {
+		return nil, errors.New("--w and --r must not be negative")
+	}
+	if f.w > 0 {
+		o = append(o, client.WithW(f.w))
+	}
+	if f.r > 0 {
+		o = append(o, client.WithR(f.r))
+	}
+	if f.local {
+		o = append(o, client.WithLocal())
+	}
 	if f.context != "" {
 		cc, err := hex.DecodeString(f.context)
 		if err != nil {
@@ -95,10 +110,16 @@ func newDataCmds() []*cobra.Command {
 		return cmd, f
 	}
 	out := func(cmd *cobra.Command, s string) { fmt.Fprintln(cmd.OutOrStdout(), s) }
+	withW := func(cmd *cobra.Command, f *dataFlags) {
+		cmd.Flags().IntVar(&f.w, "w", 0, "replica acknowledgements to wait for in a cluster (0 = the namespace's default)")
+	}
 
 	get, getFlags := add("get KEY", "Print a key's value (each sibling on its own line)", cobra.ExactArgs(1), false, false,
 		func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
-			o, _ := f.opts()
+			o, err := f.opts()
+			if err != nil {
+				return err
+			}
 			it, err := c.Get(ctx, args[0], o...)
 			if f.show && it != nil && len(it.Context) > 0 {
 				defer out(cmd, "context: "+hex.EncodeToString(it.Context))
@@ -112,8 +133,10 @@ func newDataCmds() []*cobra.Command {
 			return nil
 		})
 	get.Flags().BoolVar(&getFlags.show, "show-context", false, "also print the causal context (hex) to pass to put/del --context")
+	get.Flags().IntVar(&getFlags.r, "r", 0, "replicas to read and merge in a cluster (0 = one); stale ones are repaired")
+	get.Flags().BoolVar(&getFlags.local, "local", false, "read only the addressed node's own store (no forwarding), to check one replica")
 
-	_, _ = add("put KEY VALUE", "Write a value", cobra.ExactArgs(2), true, true,
+	putCmd, putCmdFlags := add("put KEY VALUE", "Write a value", cobra.ExactArgs(2), true, true,
 		func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
 			o, err := f.opts()
 			if err != nil {
@@ -122,7 +145,8 @@ func newDataCmds() []*cobra.Command {
 			_, err = c.Put(ctx, args[0], []byte(args[1]), o...)
 			return err
 		})
-	_, _ = add("del KEY", "Delete a key", cobra.ExactArgs(1), false, true,
+	withW(putCmd, putCmdFlags)
+	delCmd, delCmdFlags := add("del KEY", "Delete a key", cobra.ExactArgs(1), false, true,
 		func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
 			o, err := f.opts()
 			if err != nil {
@@ -131,8 +155,9 @@ func newDataCmds() []*cobra.Command {
 			_, err = c.Del(ctx, args[0], o...)
 			return err
 		})
+	withW(delCmd, delCmdFlags)
 	counter := func(use string, sign int64) {
-		c, _ := add(use+" KEY [DELTA]", use+" a counter and print its new value (DELTA 0 reads it)", cobra.RangeArgs(1, 2), false, false,
+		c, cf := add(use+" KEY [DELTA]", use+" a counter and print its new value (DELTA 0 reads it)", cobra.RangeArgs(1, 2), false, false,
 			func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
 				delta := int64(1)
 				if len(args) == 2 {
@@ -156,6 +181,7 @@ func newDataCmds() []*cobra.Command {
 				out(cmd, strconv.FormatInt(v, 10))
 				return nil
 			})
+		withW(c, cf)
 		c.Example = "  ecache " + use + " hits 5 --ns counters\n  ecache " + use + " hits --ns counters -- -5   # a negative DELTA goes after --"
 	}
 	counter("incr", 1)
@@ -167,16 +193,18 @@ func newDataCmds() []*cobra.Command {
 		}
 		return m
 	}
-	_, _ = add("sadd KEY MEMBER...", "Add members to a set", cobra.MinimumNArgs(2), false, false,
+	saddCmd, saddCmdFlags := add("sadd KEY MEMBER...", "Add members to a set", cobra.MinimumNArgs(2), false, false,
 		func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
 			o, _ := f.opts()
 			return c.SAdd(ctx, args[0], members(args[1:]), o...)
 		})
-	_, _ = add("srem KEY MEMBER...", "Remove members from a set", cobra.MinimumNArgs(2), false, false,
+	withW(saddCmd, saddCmdFlags)
+	sremCmd, sremCmdFlags := add("srem KEY MEMBER...", "Remove members from a set", cobra.MinimumNArgs(2), false, false,
 		func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
 			o, _ := f.opts()
 			return c.SRem(ctx, args[0], members(args[1:]), o...)
 		})
+	withW(sremCmd, sremCmdFlags)
 	_, _ = add("smembers KEY", "Print a set's members, one per line", cobra.ExactArgs(1), false, false,
 		func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
 			o, _ := f.opts()
@@ -189,7 +217,7 @@ func newDataCmds() []*cobra.Command {
 			}
 			return nil
 		})
-	_, _ = add("expire KEY TTL", "Set a key's time to live (e.g. 30s; 0 removes it)", cobra.ExactArgs(2), false, false,
+	expireCmd, expireCmdFlags := add("expire KEY TTL", "Set a key's time to live (e.g. 30s; 0 removes it)", cobra.ExactArgs(2), false, false,
 		func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
 			d, err := parseTTL(args[1])
 			if err != nil {
@@ -198,6 +226,7 @@ func newDataCmds() []*cobra.Command {
 			o, _ := f.opts()
 			return c.Expire(ctx, args[0], d, o...)
 		})
+	withW(expireCmd, expireCmdFlags)
 	_, _ = add("ttl KEY", "Print a key's remaining time to live (\"none\" without expiry)", cobra.ExactArgs(1), false, false,
 		func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
 			o, _ := f.opts()
