@@ -16,7 +16,8 @@ import (
 
 // AdminServer serves a node's operational HTTP endpoints: /healthz
 // (process alive), /readyz (serving and storage writable), /metrics
-// (Prometheus) and /debug/pprof. It uses its own ServeMux, never
+// (Prometheus), /v1/node, /v1/cluster (404 for a single node) and
+// /debug/pprof. It uses its own ServeMux, never
 // http.DefaultServeMux.
 type AdminServer struct {
 	srv       *http.Server
@@ -48,6 +49,16 @@ func StartAdmin(n *Node, addr string) (*AdminServer, error) {
 			"persistence": n.store.Config().Persistence.String(),
 			"namespaces":  n.Namespaces(),
 		})
+	})
+	mux.HandleFunc("GET /v1/cluster", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		info, ok := n.ClusterInfo()
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "not in cluster mode (start with --cluster, --join or --cluster-key)"})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(info)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.Registry(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ecachedb/ecache/gossip"
+	"github.com/ecachedb/ecache/gossip/ring"
 	"github.com/ecachedb/ecache/node"
 	"github.com/ecachedb/ecache/storage"
 )
@@ -36,6 +38,13 @@ var serveOptions = []option{
 	{name: "idle-timeout", def: "0", usage: "close client connections idle this long (0 = never)"},
 	{name: "drain-timeout", def: "10s", usage: "how long shutdown waits for requests in flight"},
 	{name: "log-level", def: "info", usage: "debug | info | warn | error"},
+	{name: "cluster", usage: "start a new cluster (of this one node until others join); also implied by --join or --cluster-key"},
+	{name: "join", list: true, usage: "HOST:PORT of a cluster member's gossip address to join through; repeatable or comma-separated"},
+	{name: "gossip-listen", def: gossip.DefaultBindAddr, usage: "gossip (memberlist) address, UDP and TCP, IP:port (port 0 picks one); cluster mode only"},
+	{name: "node-name", usage: "this node's unique gossip name (default \"ecache-\" + its node ID)"},
+	{name: "cluster-key", usage: "the cluster's shared secret: encrypts gossip and authenticates peers; required in cluster mode"},
+	{name: "partitions", def: strconv.Itoa(gossip.DefaultPartitions), usage: "partition count, fixed at cluster creation; a node with a different one is refused"},
+	{name: "replicas", def: strconv.Itoa(gossip.DefaultReplicas), usage: "N, replicas of each partition"},
 }
 
 func newServeCmd() *cobra.Command {
@@ -56,6 +65,7 @@ func newServeCmd() *cobra.Command {
 			fs.String(o.name, o.def, o.usage)
 		}
 	}
+	fs.Lookup("cluster").NoOptDefVal = "true" // --cluster alone means --cluster=true
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		path, _ := fs.GetString("config")
 		if !fs.Changed("config") {
@@ -126,7 +136,52 @@ func nodeConfig(vals map[string][]string, logger *slog.Logger) (node.Config, err
 		}
 		cfg.Namespaces[name] = strat
 	}
+	cc, err := clusterConfig(vals)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Cluster = cc
 	return cfg, cfg.Validate()
+}
+
+// clusterConfig returns the cluster configuration, nil for a single node.
+// Cluster mode is on with --cluster, --join or --cluster-key.
+func clusterConfig(vals map[string][]string) (*node.ClusterConfig, error) {
+	on := false
+	if v := one(vals, "cluster"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("--cluster: %q is not true or false", v)
+		}
+		on = b
+	}
+	var join []string
+	for _, j := range vals["join"] {
+		join = append(join, splitList(j)...)
+	}
+	key := one(vals, "cluster-key")
+	if !on && len(join) == 0 && key == "" {
+		return nil, nil
+	}
+	if key == "" {
+		return nil, errors.New("cluster mode (--cluster or --join) needs --cluster-key (env ECACHE_CLUSTER_KEY): " +
+			"the shared secret that encrypts gossip and authenticates peers; every node must use the same one")
+	}
+	parts, err := strconv.Atoi(one(vals, "partitions"))
+	if err != nil || parts < 1 || parts > ring.MaxPartitions {
+		return nil, fmt.Errorf("--partitions %q: want a whole number in [1, %d]", one(vals, "partitions"), ring.MaxPartitions)
+	}
+	reps, err := strconv.Atoi(one(vals, "replicas"))
+	if err != nil || reps < 1 {
+		return nil, fmt.Errorf("--replicas %q: want a whole number of at least 1", one(vals, "replicas"))
+	}
+	g := gossip.DefaultConfig()
+	g.BindAddr = one(vals, "gossip-listen")
+	g.NodeName = one(vals, "node-name")
+	g.Join = join
+	g.Partitions = parts
+	g.Replicas = reps
+	return &node.ClusterConfig{Gossip: g, Replicas: reps, ClusterKey: key}, nil
 }
 
 func parseDuration(s string) (time.Duration, error) {
@@ -177,12 +232,24 @@ func serve(ctx context.Context, vals map[string][]string) error {
 	if admin != nil {
 		adminAddr = admin.Addr()
 	}
+	gossipAddr := "off"
+	if m := n.Membership(); m != nil {
+		gossipAddr = m.Addr()
+		if admin != nil {
+			// Open joined before the admin server existed: advertise it now.
+			mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := n.SetAdminAddr(mctx, adminAddr); err != nil {
+				logger.Warn("advertising the admin address to the cluster", "err", err)
+			}
+			cancel()
+		}
+	}
 	respAddr := "off"
 	if a := n.RESPAddr(); a != "" {
 		respAddr = a
 	}
 	logger.Info("ecache serving", "version", version, "listen", n.Addr(), "admin", adminAddr, "resp", respAddr,
-		"data_dir", cfg.DataDir, "persistence", cfg.Storage.Persistence, "node_id", n.ID())
+		"data_dir", cfg.DataDir, "persistence", cfg.Storage.Persistence, "node_id", n.ID(), "gossip", gossipAddr)
 	<-ctx.Done()
 	logger.Info("shutting down: draining connections and flushing")
 	dctx, cancel := context.WithTimeout(context.Background(), drain)
