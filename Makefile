@@ -40,3 +40,8 @@ fuzz:
 
 clean:
 	rm -rf bin ecache
+
+# ecache against Redis on loopback, side by side (bench/compare.sh; issue 7).
+.PHONY: bench-compare
+bench-compare:
+	bench/compare.sh

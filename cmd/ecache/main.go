@@ -28,6 +28,8 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newVersionCmd())
+	root.AddCommand(newBenchCmd())
+	root.AddCommand(newClusterCmd())
 	for _, c := range newDataCmds() {
 		root.AddCommand(c)
 	}
