@@ -266,15 +266,7 @@ func (n *Node) Apply(ns, key []byte, op merge.Op) (vclock.Object, Item, error) {
 		return vclock.Object{}, Item{}, err
 	}
 	obj, err := n.store.Update(nsName(ns), key, func(cur vclock.Object, _ bool) (vclock.Object, error) {
-		// A new version's timestamp orders after every version it
-		// replaces, even when this node's wall clock is behind.
-		ts := n.hlc.Now()
-		if m := cur.MaxHLC(); m >= ts {
-			if t, err := n.hlc.Observe(m); err == nil {
-				ts = t
-			}
-		}
-		return s.Apply(cur, op, merge.Coordinator{Node: n.store.NodeID(), HLC: ts})
+		return s.Apply(cur, op, n.coordinator(&cur))
 	})
 	if err != nil {
 		return vclock.Object{}, Item{}, err
@@ -290,6 +282,19 @@ func (n *Node) Apply(ns, key []byte, op merge.Op) (vclock.Object, Item, error) {
 // errTTL rejects a TTL that is negative or so large that the expiry would
 // overflow the clock.
 var errTTL = errors.New("node: ttl out of range")
+
+// coordinator returns who applies a write to cur and when: this node, at
+// an HLC reading that orders after every version cur holds, even when this
+// node's wall clock is behind the clocks that wrote them.
+func (n *Node) coordinator(cur *vclock.Object) merge.Coordinator {
+	ts := n.hlc.Now()
+	if m := cur.MaxHLC(); m >= ts {
+		if t, err := n.hlc.Observe(m); err == nil {
+			ts = t
+		}
+	}
+	return merge.Coordinator{Node: n.store.NodeID(), HLC: ts}
+}
 
 // expiryFor converts a relative TTL in milliseconds to an absolute expiry
 // in Unix nanoseconds (zero for none).

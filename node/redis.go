@@ -177,14 +177,8 @@ func (n *Node) applyIf(ns, key []byte, decide func(cur merge.Result, obj *vclock
 		if err != nil || !ok {
 			return cur, err
 		}
-		ts := n.hlc.Now()
-		if m := cur.MaxHLC(); m >= ts {
-			if t, err := n.hlc.Observe(m); err == nil {
-				ts = t
-			}
-		}
 		applied = true
-		return s.Apply(cur, op, merge.Coordinator{Node: n.store.NodeID(), HLC: ts})
+		return s.Apply(cur, op, n.coordinator(&cur))
 	})
 	return applied && err == nil, err
 }
