@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,6 +276,17 @@ func (c *conn) writeLoop() {
 		case <-c.wake:
 		case <-c.closing:
 			return
+		}
+		// When other calls are in flight on this connection, let the callers
+		// that are runnable now (typically the ones the reader just
+		// completed, about to send their next request) queue their frames
+		// first, so that they go out in this write rather than one write
+		// (and one server read) each. A lone call is written at once.
+		c.mu.Lock()
+		busy := len(c.pending) > 1
+		c.mu.Unlock()
+		if busy {
+			runtime.Gosched()
 		}
 		c.mu.Lock()
 		out, c.wbuf = c.wbuf, out[:0]
