@@ -26,12 +26,12 @@ func clusterArgsKey(key string, extra ...string) []string {
 		"--cluster-key", key}, extra...)
 }
 
-// eventuallyGet polls `ecache get key` on p until it prints want.
-func eventuallyGet(t *testing.T, p *proc, key, want string) {
+// eventuallyGet polls `ecache get key [extra...]` on p until it prints want.
+func eventuallyGet(t *testing.T, p *proc, key, want string, extra ...string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		out, errs, code := cli(t, p, "get", key)
+		out, errs, code := cli(t, p, append([]string{"get", key}, extra...)...)
 		if code == 0 && out == want {
 			return
 		}
@@ -151,6 +151,13 @@ func TestE2EClusterThreeNodes(t *testing.T) {
 	for i := range 20 {
 		// Replication beyond W=1 is in the background: poll.
 		eventuallyGet(t, n3, fmt.Sprintf("key-%d", i), fmt.Sprintf("value-%d\n", i))
+	}
+	// With N=3 every node is a replica: `get --local` (no forwarding) finds
+	// each key in each node's own store.
+	for _, p := range []*proc{n1, n2, n3} {
+		for i := range 20 {
+			eventuallyGet(t, p, fmt.Sprintf("key-%d", i), fmt.Sprintf("value-%d\n", i), "--local")
+		}
 	}
 
 	// locate: the partition and 3 distinct replicas.
