@@ -459,4 +459,32 @@ func TestClusterHintedHandoff(t *testing.T) {
 		st := nodes[0].ClusterStats()
 		return st.HintsDelivered == keys && st.HintsPending == 0
 	})
+	// The same counters reach /metrics.
+	if got := gatheredValue(t, nodes[0], "ecache_hints_delivered_total"); got != keys {
+		t.Fatalf("ecache_hints_delivered_total = %v, want %d", got, keys)
+	}
+	if got := gatheredValue(t, nodes[0], "ecache_hints_pending"); got != 0 {
+		t.Fatalf("ecache_hints_pending = %v, want 0", got)
+	}
+}
+
+// gatheredValue returns the value of an unlabelled metric from n's registry.
+func gatheredValue(t *testing.T, n *Node, name string) float64 {
+	t.Helper()
+	mfs, err := n.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.GetMetric()) != 1 {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if c := m.GetCounter(); c != nil {
+			return c.GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	t.Fatalf("metric %s not gathered", name)
+	return 0
 }

@@ -89,12 +89,23 @@ var (
 	descConns        = prometheus.NewDesc("ecache_connections", "Open client connections.", nil, nil)
 	descAccepted     = prometheus.NewDesc("ecache_connections_accepted_total", "Client connections accepted.", nil, nil)
 	descRejected     = prometheus.NewDesc("ecache_connections_rejected_total", "Client connections refused (limit).", nil, nil)
+
+	descForwarded      = prometheus.NewDesc("ecache_cluster_forwarded_total", "Requests forwarded to a replica.", nil, nil)
+	descReplicated     = prometheus.NewDesc("ecache_cluster_replicated_total", "Replications acknowledged by a replica.", nil, nil)
+	descReplDropped    = prometheus.NewDesc("ecache_cluster_replications_dropped_total", "Replications lost: no hint could be kept.", nil, nil)
+	descHintsStored    = prometheus.NewDesc("ecache_hints_stored_total", "Replications kept as hints for an unreachable replica.", nil, nil)
+	descHintsPending   = prometheus.NewDesc("ecache_hints_pending", "Hints held now.", nil, nil)
+	descHintsDelivered = prometheus.NewDesc("ecache_hints_delivered_total", "Hints a returning replica acknowledged.", nil, nil)
+	descHintsDropped   = prometheus.NewDesc("ecache_hints_dropped_total", "Hints dropped or refused by the bounded hint store.", nil, nil)
+	descReadRepairs    = prometheus.NewDesc("ecache_read_repairs_total", "Stale replicas repaired by R>1 reads.", nil, nil)
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMemBytes, descMemLimit, descMemEntries, descMemHits, descMemMisses,
 		descMemEvictions, descPending, descFlushes, descExpired, descFailed, descDiskUsage, descCompactions,
-		descFlushCount, descReadAmp, descConns, descAccepted, descRejected} {
+		descFlushCount, descReadAmp, descConns, descAccepted, descRejected,
+		descForwarded, descReplicated, descReplDropped, descHintsStored, descHintsPending,
+		descHintsDelivered, descHintsDropped, descReadRepairs} {
 		ch <- d
 	}
 }
@@ -124,6 +135,17 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descCompactions, float64(pm.Compact.Count))
 		counter(descFlushCount, float64(pm.Flush.Count))
 		gauge(descReadAmp, float64(pm.ReadAmp()))
+	}
+	if c.n.cluster != nil {
+		cs := c.n.ClusterStats()
+		counter(descForwarded, float64(cs.Forwarded))
+		counter(descReplicated, float64(cs.Replicated))
+		counter(descReplDropped, float64(cs.Dropped))
+		counter(descHintsStored, float64(cs.HintsStored))
+		gauge(descHintsPending, float64(cs.HintsPending))
+		counter(descHintsDelivered, float64(cs.HintsDelivered))
+		counter(descHintsDropped, float64(cs.HintsDropped))
+		counter(descReadRepairs, float64(cs.ReadRepairs))
 	}
 	if c.n.server != nil {
 		ss := c.n.server.Stats()
