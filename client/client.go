@@ -235,6 +235,9 @@ func (c *Client) MGet(ctx context.Context, keys []string, o ...Option) ([]*Item,
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(keys) > netproto.MaxArrayLen {
+		return nil, nil, fmt.Errorf("%w: MGET of %d keys, limit %d per call", ErrInvalidArgument, len(keys), netproto.MaxArrayLen)
+	}
 	items := make([]*Item, len(keys))
 	errs := make([]error, len(keys))
 	cl := getCall()
@@ -274,6 +277,9 @@ func (c *Client) MPut(ctx context.Context, entries []Entry, o ...Option) ([][]by
 	op, err := applyOpts(o)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(entries) > netproto.MaxArrayLen {
+		return nil, nil, fmt.Errorf("%w: MPUT of %d entries, limit %d per call", ErrInvalidArgument, len(entries), netproto.MaxArrayLen)
 	}
 	ctxs := make([][]byte, len(entries))
 	errs := make([]error, len(entries))

@@ -724,3 +724,27 @@ func TestDo(t *testing.T) {
 		t.Fatalf("Do(nil request) = %v, want ErrInvalidArgument", err)
 	}
 }
+
+// TestBatchArrayLimit: a batch over the protocol's per-body array limit is
+// refused before anything is sent (the server would answer malformed).
+func TestBatchArrayLimit(t *testing.T) {
+	fs := startServer(t, fakeOptions{})
+	c := startClient(t, nil, fs.Addr())
+	keys := make([]string, netproto.MaxArrayLen+1)
+	for i := range keys {
+		keys[i] = "k"
+	}
+	if _, _, err := c.MGet(t.Context(), keys); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("MGet of %d keys: %v, want ErrInvalidArgument", len(keys), err)
+	}
+	entries := make([]Entry, netproto.MaxArrayLen+1)
+	for i := range entries {
+		entries[i] = Entry{Key: "k", Value: []byte("v")}
+	}
+	if _, _, err := c.MPut(t.Context(), entries); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("MPut of %d entries: %v, want ErrInvalidArgument", len(entries), err)
+	}
+	if _, _, err := c.MGet(t.Context(), keys[:3]); err != nil {
+		t.Fatalf("small MGet after refused batches: %v", err)
+	}
+}
