@@ -1,11 +1,9 @@
 package resp
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ecachedb/ecache/internal/testutil"
+	"github.com/ecachedb/ecache/netproto/internal/nettest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testutil.LeakOptions()...) }
@@ -60,40 +59,15 @@ func startServer(t *testing.T, edit func(*Config)) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
+	nettest.Start(t, s)
 	return s
 }
 
-type client struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
+// client reads the replies of the protocol under test.
+type client struct{ *nettest.Client }
 
-func dial(t *testing.T, s *Server) *client {
-	c, err := net.Dial("tcp", s.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	return &client{t: t, c: c, r: bufio.NewReader(c)}
-}
-
-func (c *client) send(s string) {
-	c.t.Helper()
-	if _, err := io.WriteString(c.c, s); err != nil {
-		c.t.Fatal(err)
-	}
+func dial(t *testing.T, s *Server) client {
+	return client{nettest.NewClient(t, s.Addr(), 10*time.Second)}
 }
 
 func cmd(args ...string) string {
@@ -105,8 +79,8 @@ func cmd(args ...string) string {
 }
 
 // reply reads one reply (simple, error or bulk) as text.
-func (c *client) reply() (string, error) {
-	line, err := c.r.ReadString('\n')
+func (c client) reply() (string, error) {
+	line, err := c.R.ReadString('\n')
 	if err != nil {
 		return "", err
 	}
@@ -117,24 +91,24 @@ func (c *client) reply() (string, error) {
 	var n int
 	fmt.Sscanf(line[1:], "%d", &n)
 	buf := make([]byte, n+2)
-	if _, err := io.ReadFull(c.r, buf); err != nil {
+	if _, err := io.ReadFull(c.R, buf); err != nil {
 		return "", err
 	}
 	return string(buf[:n]), nil
 }
 
-func (c *client) want(want string) {
-	c.t.Helper()
+func (c client) want(want string) {
+	c.T.Helper()
 	got, err := c.reply()
 	if err != nil || got != want {
-		c.t.Fatalf("reply %q, %v; want %q", got, err, want)
+		c.T.Fatalf("reply %q, %v; want %q", got, err, want)
 	}
 }
 
-func (c *client) wantClosed() {
-	c.t.Helper()
+func (c client) wantClosed() {
+	c.T.Helper()
 	if got, err := c.reply(); err == nil {
-		c.t.Fatalf("connection open, got %q", got)
+		c.T.Fatalf("connection open, got %q", got)
 	}
 }
 
@@ -154,7 +128,7 @@ func TestPipelineOrder(t *testing.T) {
 			b.WriteString(fmt.Sprintf("INLINE %d\r\n", i))
 		}
 	}
-	c.send(b.String())
+	c.Send(b.String())
 	for i := range 200 {
 		name := "FAST"
 		if i%7 == 3 {
@@ -167,9 +141,9 @@ func TestPipelineOrder(t *testing.T) {
 	}
 	// A command split across writes.
 	whole := cmd("SLOW", "split")
-	c.send(whole[:7])
+	c.Send(whole[:7])
 	time.Sleep(time.Millisecond)
-	c.send(whole[7:])
+	c.Send(whole[7:])
 	c.want("SLOW split")
 }
 
@@ -190,7 +164,7 @@ func TestBadRequestClosesOnlyItsConnection(t *testing.T) {
 				return
 			default:
 			}
-			healthy.send(cmd("SLOW", fmt.Sprint(i)) + cmd("FAST", fmt.Sprint(i)))
+			healthy.Send(cmd("SLOW", fmt.Sprint(i)) + cmd("FAST", fmt.Sprint(i)))
 			for _, want := range []string{"SLOW", "FAST"} {
 				if got, err := healthy.reply(); err != nil || got != fmt.Sprintf("%s %d", want, i) {
 					t.Errorf("healthy connection: %q, %v", got, err)
@@ -210,7 +184,7 @@ func TestBadRequestClosesOnlyItsConnection(t *testing.T) {
 	} {
 		for _, before := range []string{"FAST", "SLOW"} {
 			c := dial(t, s)
-			c.send(cmd(before, "1") + tc.req + cmd("FAST", "after"))
+			c.Send(cmd(before, "1") + tc.req + cmd("FAST", "after"))
 			c.want(before + " 1")
 			c.want(tc.want)
 			c.wantClosed()
@@ -227,7 +201,7 @@ func TestQuit(t *testing.T) {
 	s := startServer(t, nil)
 	for _, before := range []string{"FAST", "SLOW"} {
 		c := dial(t, s)
-		c.send(cmd(before, "x") + cmd("QUIT") + cmd("FAST", "ignored"))
+		c.Send(cmd(before, "x") + cmd("QUIT") + cmd("FAST", "ignored"))
 		c.want(before + " x")
 		c.want("+OK")
 		c.wantClosed()
@@ -237,7 +211,7 @@ func TestQuit(t *testing.T) {
 func TestMaxConns(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.MaxConns = 1 })
 	a := dial(t, s)
-	a.send(cmd("FAST", "a"))
+	a.Send(cmd("FAST", "a"))
 	a.want("FAST a")
 	b := dial(t, s)
 	b.want("-" + msgTooManyConns)
@@ -253,7 +227,7 @@ func TestBacklogLimit(t *testing.T) {
 	for b.Len() < 64<<10 {
 		b.WriteString(cmd("SLOW", "x"))
 	}
-	go io.WriteString(c.c, b.String())
+	go io.WriteString(c.Conn, b.String())
 	for {
 		got, err := c.reply()
 		if err != nil {

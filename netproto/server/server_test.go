@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"github.com/ecachedb/ecache/netproto"
 	"github.com/ecachedb/ecache/netproto/internal/gnetx"
+	"github.com/ecachedb/ecache/netproto/internal/nettest"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -171,18 +171,6 @@ func shutdown(t testing.TB, s *Server) {
 	defer cancel()
 	if err := s.Shutdown(ctx); err != nil {
 		t.Errorf("Shutdown: %v", err)
-	}
-}
-
-// poll waits until cond holds.
-func poll(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling interval, not a wait for an event
 	}
 }
 
@@ -374,7 +362,7 @@ func TestServerPipelineOneConn(t *testing.T) {
 		}
 		got += netproto.HeaderSize + len(f.Body)
 	}
-	poll(t, "stats", func() bool {
+	nettest.Poll(t, "stats", func() bool {
 		st := s.Stats()
 		return st.BytesOut == uint64(got) && st.BytesIn == uint64(len(req))
 	})
@@ -550,9 +538,9 @@ func TestServerBadInput(t *testing.T) {
 		c := dial(t, s.Addr())
 		req := getReq(nil, 5, "fast")
 		c.send(req[:len(req)-3])
-		poll(t, "the server to see the connection", func() bool { return s.Stats().Conns == before+1 })
+		nettest.Poll(t, "the server to see the connection", func() bool { return s.Stats().Conns == before+1 })
 		c.close()
-		poll(t, "the server to drop the connection", func() bool { return s.Stats().Conns == before })
+		nettest.Poll(t, "the server to drop the connection", func() bool { return s.Stats().Conns == before })
 	})
 
 	t.Run("slow partial frames", func(t *testing.T) {
@@ -607,7 +595,7 @@ func TestServerMaxConns(t *testing.T) {
 	}
 
 	c1.close()
-	poll(t, "a free slot", func() bool { return s.Stats().Conns == 1 })
+	nettest.Poll(t, "a free slot", func() bool { return s.Stats().Conns == 1 })
 	c4 := dial(t, s.Addr())
 	defer c4.close()
 	c4.send(pingReq(nil, 2, "y"))
@@ -637,7 +625,7 @@ func TestServerQueueFull(t *testing.T) {
 	// a is running: its next batch cannot be queued either, and is
 	// answered busy after the response it waits behind.
 	a.send(pingReq(getReq(nil, 4, "slow"), 5, "late"))
-	poll(t, "a's second batch", func() bool { return s.Stats().Frames == 5 })
+	nettest.Poll(t, "a's second batch", func() bool { return s.Stats().Frames == 5 })
 	close(h.gate)
 	a.expect(
 		want{op: netproto.OpGet, id: 1, payload: "slow"},
@@ -679,7 +667,7 @@ func TestServerCloseAfterReply(t *testing.T) {
 		c.expect(want{op: netproto.OpGet, id: 1, payload: "slow"}, want{op: netproto.OpGet, id: 2, payload: "close-slow"})
 		c.expectEOF()
 	})
-	poll(t, "connections to close", func() bool { return s.Stats().Conns == 0 })
+	nettest.Poll(t, "connections to close", func() bool { return s.Stats().Conns == 0 })
 }
 
 // TestServerCloseFlushesOutput checks that a connection closed for a
@@ -739,7 +727,7 @@ func TestServerRejectOverflow(t *testing.T) {
 	}
 	sent := s.Stats().BytesIn + uint64(len(req))
 	c.send(req)
-	poll(t, "the server to read the pipeline", func() bool { return s.Stats().BytesIn == sent })
+	nettest.Poll(t, "the server to read the pipeline", func() bool { return s.Stats().BytesIn == sent })
 	close(h.gate)
 	c.expect(want{op: netproto.OpGet, id: 1, payload: "slow"})
 	next := uint32(2)
@@ -786,7 +774,7 @@ func TestServerShutdownDrains(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- s.Shutdown(context.Background()) }()
-	poll(t, "drain to start", s.draining.Load)
+	nettest.Poll(t, "drain to start", s.sched.Draining)
 	select {
 	case err := <-done:
 		t.Fatalf("Shutdown returned %v with requests in flight", err)
@@ -916,54 +904,8 @@ func benchPings(b *testing.B, addr string, depth, conns int) {
 	for i := range depth {
 		req = pingReq(req, uint32(i), "0123456789abcdef")
 	}
-	var mu sync.Mutex
-	var clients []net.Conn
-	dialOne := func() net.Conn {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		mu.Lock()
-		clients = append(clients, c)
-		mu.Unlock()
-		return c
-	}
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
-	roundTrip := func(c net.Conn, resp []byte) {
-		if _, err := c.Write(req); err != nil {
-			b.Error(err)
-			return
-		}
-		if _, err := io.ReadFull(c, resp); err != nil {
-			b.Error(err)
-		}
-	}
-	b.ReportAllocs()
-	if conns == 1 {
-		c := dialOne()
-		resp := make([]byte, len(req))
-		roundTrip(c, resp) // warm up
-		b.ResetTimer()
-		for b.Loop() {
-			roundTrip(c, resp)
-		}
-	} else {
-		procs := runtime.GOMAXPROCS(0)
-		b.SetParallelism((conns + procs - 1) / procs)
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			c := dialOne()
-			resp := make([]byte, len(req))
-			for pb.Next() {
-				roundTrip(c, resp)
-			}
-		})
-	}
-	b.ReportMetric(float64(b.N*depth)/b.Elapsed().Seconds(), "req/s")
+	// A PING response is the request echoed.
+	nettest.RoundTrips(b, addr, req, len(req), depth, conns)
 }
 
 func BenchmarkServerPing(b *testing.B) {

@@ -1,7 +1,8 @@
-// Package gnetx holds what ecache's two gnet servers (the binary protocol in
-// netproto/server and the Redis protocol in netproto/resp) share: the
-// worker queue of connections with backlog, gnet's logger adapter and the
-// bound-address lookup.
+// Package gnetx holds the small gnet helpers of ecache's two gnet servers
+// (the binary protocol in netproto/server and the Redis protocol in
+// netproto/resp), below their shared scheduling (netproto/internal/connsched):
+// the worker queue of connections with backlog, gnet's logger adapter and
+// the bound-address lookup.
 package gnetx
 
 import (
