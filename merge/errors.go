@@ -30,4 +30,7 @@ var (
 	// ErrInvalidOp reports an operation that can never be applied: a zero
 	// coordinator node or a negative expiry.
 	ErrInvalidOp = errors.New("merge: invalid operation")
+	// ErrStateTooLarge reports a SetObject add that would grow the encoded
+	// set beyond the bound it was created with.
+	ErrStateTooLarge = errors.New("merge: state too large")
 )

@@ -68,6 +68,14 @@ type Config struct {
 	// MemoryLimit bounds the memory tier in bytes (keys, records and
 	// per-entry overhead).
 	MemoryLimit int64
+	// PartitionIndex makes a memory-only store keep the keys of each
+	// partition in an index (partindex.go), so Scan of one partition
+	// visits that partition's keys instead of walking the whole memory
+	// tier. It costs about the key's length plus 40 bytes per key, outside
+	// MemoryLimit; a node sets it in a cluster, where anti-entropy and
+	// rebalancing scan partitions. Persistent stores scan Pebble and ignore
+	// it.
+	PartitionIndex bool
 	// MemoryShards is the number of independently locked memory-tier shards,
 	// a power of two.
 	MemoryShards int

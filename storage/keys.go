@@ -19,16 +19,15 @@ const (
 // keyHeader is the tag, the partition and the namespace length.
 const keyHeader = 1 + 2 + 1
 
-// PartitionOf returns the partition of (ns, key) among n partitions:
-// xxhash64 of len(ns) as one byte, ns, then key, modulo n. Smart clients
-// compute the same function (docs/protocol.md).
-func PartitionOf(ns, key []byte, n int) uint32 {
-	var d xxhash.Digest
-	d.Reset()
-	_, _ = d.Write([]byte{byte(len(ns))})
-	_, _ = d.Write(ns)
-	_, _ = d.Write(key)
-	return uint32(d.Sum64() % uint64(n))
+// PartitionOf returns the partition of key among n partitions: xxhash64 of
+// the key, modulo n. The namespace does not take part — ns is accepted so
+// call sites read as the (ns, key) address they route — so one key lives in
+// the same partition, on the same replicas, in every namespace: the Redis
+// mapping (node/redis.go) keeps a key's string, counter and set versions in
+// three namespaces and serves a command on one replica set. Smart clients
+// compute the same function (docs/protocol.md, "Partitions").
+func PartitionOf(_, key []byte, n int) uint32 {
+	return uint32(xxhash.Sum64(key) % uint64(n))
 }
 
 // appendDataKey appends the Pebble key of (ns, key) in partition p.

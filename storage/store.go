@@ -46,6 +46,9 @@ type Store struct {
 	db  *pebble.DB   // nil with PersistenceNone
 	wb  *writeBehind // non-nil with PersistenceAsync
 	sf  flightGroup
+	// keys answers memory misses for keys never written (keyfilter.go);
+	// nil with PersistenceNone.
+	keys *keyFilter
 
 	// diskReads counts Pebble point reads; testHookDiskGet, when set by a
 	// test, runs before each.
@@ -68,6 +71,11 @@ type Store struct {
 	expired atomic.Uint64
 
 	hints hintState // hinted handoff (hints.go)
+
+	hot hotSets // large sets kept decoded (sets.go)
+	// pidx lists each partition's keys of a memory-only store
+	// (partindex.go).
+	pidx partIndex
 }
 
 // Open opens (creating if needed) the store in dir. With PersistenceNone dir
@@ -104,10 +112,15 @@ func Open(dir string, cfg Config) (*Store, error) {
 		if err := s.openPebble(fs); err != nil {
 			return nil, err
 		}
+		s.keys = newKeyFilter(filterFirstKeys) // keyfilter.go
+		s.wg.Add(1)
+		go s.loadKeyFilter(s.keys)
 		if cfg.Persistence == PersistenceAsync {
 			s.wb = newWriteBehind(cfg.MaxPendingBytes)
 			s.wg.Add(1)
 			go s.flushLoop()
+			s.wg.Add(1)
+			go s.settleLoop() // sets.go
 		}
 	}
 	if cfg.ExpiryInterval > 0 {
@@ -277,6 +290,10 @@ func (s *Store) GetCached(ns, key []byte, dst *vclock.Object) (found, ok bool, e
 	}
 	kp := keyPool.Get().(*[]byte)
 	kb := appendDataKey((*kp)[:0], PartitionOf(ns, key, s.cfg.Partitions), ns, key)
+	if err := s.settleKey(kb); err != nil { // sets.go
+		keyPool.Put(kp)
+		return false, true, err
+	}
 	rec, hit := s.mem.Get(kb)
 	*kp = kb
 	keyPool.Put(kp)
@@ -292,10 +309,13 @@ func (s *Store) GetCached(ns, key []byte, dst *vclock.Object) (found, ok bool, e
 // read returns the record for kb from memory, the write-behind queue or
 // Pebble, promoting a disk hit into memory.
 func (s *Store) read(kb []byte) ([]byte, bool, error) {
+	if err := s.settleKey(kb); err != nil { // sets.go
+		return nil, false, err
+	}
 	if rec, ok := s.mem.Get(kb); ok {
 		return rec, true, nil
 	}
-	if s.db == nil {
+	if s.db == nil || !s.keys.mayExist(kb) {
 		return nil, false, nil
 	}
 	st := s.stripeFor(kb)
@@ -382,6 +402,9 @@ func (s *Store) Update(ns, key []byte, fn UpdateFunc) (vclock.Object, error) {
 			st.mu.Unlock()
 		}
 	}()
+	if err := s.dropHotLocked(kb); err != nil { // sets.go
+		return vclock.Object{}, err
+	}
 	old, found, err := s.loadLocked(kb)
 	if err != nil {
 		return vclock.Object{}, err
@@ -412,6 +435,9 @@ func (s *Store) Update(ns, key []byte, fn UpdateFunc) (vclock.Object, error) {
 		return vclock.Object{}, err
 	}
 	// Persist first, then publish in memory, then bump the version (see read).
+	if s.keys != nil {
+		s.keys.add(kb) // before the record is visible anywhere (keyfilter.go)
+	}
 	var pending *pebble.Batch
 	switch {
 	case s.wb != nil:
@@ -434,6 +460,8 @@ func (s *Store) Update(ns, key []byte, fn UpdateFunc) (vclock.Object, error) {
 		if s.db == nil {
 			return vclock.Object{}, fmt.Errorf("%w: record of %d bytes does not fit the memory tier", ErrValueTooLarge, len(rec))
 		}
+	} else {
+		s.indexAdd(kb) // partindex.go
 	}
 	st.version.Add(1)
 	if s.cfg.OnChange != nil {
@@ -470,7 +498,7 @@ func (s *Store) loadLocked(kb []byte) ([]byte, bool, error) {
 	if rec, ok := s.mem.Get(kb); ok {
 		return rec, true, nil
 	}
-	if s.db == nil {
+	if s.db == nil || !s.keys.mayExist(kb) {
 		return nil, false, nil
 	}
 	if s.wb != nil {
@@ -509,6 +537,9 @@ func (s *Store) forget(kb []byte, ok func(*vclock.Object) bool) (bool, error) {
 	st := s.stripeFor(kb)
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if err := s.dropHotLocked(kb); err != nil { // sets.go
+		return false, err
+	}
 	old, found, err := s.loadLocked(kb)
 	if err != nil || !found {
 		return false, err
@@ -531,6 +562,7 @@ func (s *Store) forget(kb []byte, ok func(*vclock.Object) bool) (bool, error) {
 		}
 	}
 	s.mem.Delete(kb)
+	s.indexRemove(kb) // partindex.go
 	st.version.Add(1)
 	if s.cfg.OnChange != nil {
 		p, ns, key, _ := splitDataKey(kb)
@@ -557,14 +589,20 @@ func (s *Store) Scan(p uint32, fn func(e *Entry) error) error {
 	if p >= uint32(s.cfg.Partitions) {
 		return fmt.Errorf("storage: partition %d out of range [0,%d)", p, s.cfg.Partitions)
 	}
+	if err := s.settlePartition(p); err != nil { // sets.go
+		return err
+	}
 	lo, hi := partitionBounds(p)
+	if s.indexed() {
+		return s.scanIndexed(p, fn) // partindex.go
+	}
 	if s.db == nil {
 		return s.scanMemory(func(k []byte) bool {
 			return bytes.Compare(k, lo) >= 0 && bytes.Compare(k, hi) < 0
 		}, fn)
 	}
 	if s.wb != nil {
-		if err := s.Flush(); err != nil {
+		if err := s.flushQueue(); err != nil { // sets.go: Flush without settling every set
 			return err
 		}
 	}
@@ -640,6 +678,7 @@ func (s *Store) DropPartition(p uint32) error {
 	if p >= uint32(s.cfg.Partitions) {
 		return fmt.Errorf("storage: partition %d out of range [0,%d)", p, s.cfg.Partitions)
 	}
+	s.dropHotPartition(p) // sets.go
 	lo, hi := partitionBounds(p)
 	if s.db != nil {
 		if s.wb != nil {
@@ -662,6 +701,7 @@ func (s *Store) DropPartition(p uint32) error {
 		st := s.stripeFor(k)
 		st.mu.Lock()
 		s.mem.Delete(k)
+		s.indexRemove(k) // partindex.go
 		st.version.Add(1)
 		st.mu.Unlock()
 	}
@@ -727,6 +767,9 @@ func (s *Store) Flush() error {
 	}
 	if p := s.failed.Load(); p != nil {
 		return *p
+	}
+	if err := s.settleAll(); err != nil { // sets.go
+		return err
 	}
 	return s.wb.flushAndWait(s.commit)
 }
@@ -816,6 +859,9 @@ func (s *Store) Close() error {
 		close(s.stop)
 		s.wg.Wait()
 		var errs []error
+		if err := s.settleForClose(); err != nil { // sets.go
+			errs = append(errs, err)
+		}
 		if s.wb != nil {
 			if s.failed.Load() == nil {
 				if err := s.wb.flush(s.commit); err != nil {

@@ -573,9 +573,18 @@ func TestKeyLayout(t *testing.T) {
 		ns, key string
 		n       int
 		want    uint32
-	}{{"default", "hello", 1024, 929}, {"", "", 1024, 872}, {"users", "alice", 65536, 42698}} {
+	}{
+		// xxhash64("") is 0xef46db3751d8e999 (the XXH64 reference value).
+		{"", "", 1024, 0xef46db3751d8e999 % 1024},
+		{"default", "hello", 1024, 419},
+		{"users", "alice", 65536, 24649},
+	} {
 		if got := PartitionOf([]byte(g.ns), []byte(g.key), g.n); got != g.want {
 			t.Errorf("PartitionOf(%q, %q, %d) = %d, want %d", g.ns, g.key, g.n, got, g.want)
+		}
+		// The namespace never moves a key: one key, one replica set.
+		if got := PartitionOf([]byte("other"), []byte(g.key), g.n); got != g.want {
+			t.Errorf("PartitionOf(%q, %q, %d) = %d, want %d as in %q", "other", g.key, g.n, got, g.want, g.ns)
 		}
 	}
 }

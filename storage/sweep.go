@@ -39,6 +39,7 @@ func (s *Store) sweepLoop() {
 // partitions on disk, or, without persistence, a whole walk of the memory
 // tier once every sweepCycle ticks.
 func (s *Store) sweepTick() (int, error) {
+	s.pruneIndex(pruneParts) // partindex.go
 	if s.db != nil {
 		return s.SweepExpired(max(1, (s.cfg.Partitions+sweepCycle-1)/sweepCycle))
 	}

@@ -65,6 +65,24 @@ func (o Object) Update(ctx VV, node NodeID, s Sibling) (Object, Dot) {
 	return Object{Clock: clock.With(d), Siblings: sibs}, d
 }
 
+// WithCounterFloor returns o with node's clock entry raised to floor-1 when
+// it is lower, so that the next dot issued for node on the result — by
+// Update, or by any strategy that takes node's counter plus one — is at
+// least floor. o is not modified; the result shares its siblings.
+//
+// A coordinator passes a floor that only grows (its hybrid logical clock),
+// so that it never issues a dot for a key that a replica has seen already,
+// even after it has forgotten the key (eviction in a memory-only node,
+// tombstone collection): Riak's kv679. The result's clock then covers the
+// dots this node issued for the key before it forgot them, so the new
+// write supersedes them; dots of other nodes are untouched.
+func (o Object) WithCounterFloor(node NodeID, floor uint64) Object {
+	if floor == 0 || o.Clock.Get(node) >= floor-1 {
+		return o
+	}
+	return Object{Clock: o.Clock.With(Dot{Node: node, Counter: floor - 1}), Siblings: o.Siblings}
+}
+
 // Join merges two replicas' versions of one object. A sibling survives when
 // both hold it, or when the other side has not seen its dot; a sibling the
 // other side has seen but no longer holds was superseded there. Join is
