@@ -379,3 +379,22 @@ func TestRunAgainstNode(t *testing.T) {
 		t.Errorf("open loop: ops %d errors %d hit ratio %v", s.Ops, s.Errors, s.HitRatio)
 	}
 }
+
+// Prepared shares the zipf table among generators without changing the
+// sequence they draw.
+func TestPreparedWorkloadSameSequence(t *testing.T) {
+	w := Workload{Gets: 1, Keys: 1000, Zipf: 0.99, ValueMin: 10, ValueMax: 10, Seed: 3}
+	p := w.Prepared()
+	if p.zipf == nil || p.Prepared().zipf != p.zipf {
+		t.Fatal("Prepared did not compute the table once")
+	}
+	a, b := NewGenerator(w, 7), NewGenerator(p, 7)
+	var x, y Op
+	for i := range 1000 {
+		a.Next(&x)
+		b.Next(&y)
+		if x.Key != y.Key || x.Get != y.Get {
+			t.Fatalf("op %d: %+v vs %+v", i, x, y)
+		}
+	}
+}

@@ -7,9 +7,13 @@
 # native protocol against Redis through the harness's RESP driver at
 # pipeline 16; prints the ratios; stops everything it started.
 #
+# redis-benchmark runs against Redis right before each ecache run (same
+# depth), so every ratio compares runs made under the same machine load.
+#
 # Environment: N (redis-benchmark requests per test, default 100000),
 # DURATION (ecache bench time per target, default 10s), STEP_TIMEOUT
-# (seconds per step, default 300), MODES (default "none async").
+# (seconds per step, default 300), MODES (default "none async"), MEMORY
+# (default 1: also run bench/memory.sh, bytes per key against Redis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +21,7 @@ N=${N:-100000}
 DURATION=${DURATION:-10s}
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}
 MODES=${MODES:-none async}
+MEMORY=${MEMORY:-1}
 WORK=$(mktemp -d)
 PIDS=()
 
@@ -73,7 +78,6 @@ rb() {
 
 RESULTS="$WORK/results"
 : >"$RESULTS"
-for p in 1 16; do rb redis "$RPORT" "$p" | tee -a "$RESULTS"; done
 
 for mode in $MODES; do
 	LPORT=$(freeport)
@@ -86,7 +90,12 @@ for mode in $MODES; do
 	PIDS+=("$EPID")
 	waitport "$LPORT" "$EPID"
 	waitport "$EPORT" "$EPID"
-	for p in 1 16; do rb "ecache-$mode" "$EPORT" "$p" | tee -a "$RESULTS"; done
+	# Redis right before ecache, per pipeline depth, so both see the same
+	# machine load (it is shared and noisy).
+	for p in 1 16; do
+		rb "redis-$mode" "$RPORT" "$p" | tee -a "$RESULTS"
+		rb "ecache-$mode" "$EPORT" "$p" | tee -a "$RESULTS"
+	done
 	for r in 0:1 1:0; do
 		echo "== ecache bench native (persistence $mode) vs Redis via RESP, pipeline 16, GET:SET $r"
 		timeout "$STEP_TIMEOUT" "$WORK/ecache" bench --target "ecache://127.0.0.1:$LPORT" --compare "redis://127.0.0.1:$RPORT" \
@@ -100,8 +109,8 @@ done
 echo
 echo "== redis-benchmark -t set,get -n $N -c 50 -d 100 -r 1000000 (requests/s; ratio = ecache / Redis)"
 awk '
-	$1 == "redis" { ref[$2 " " $3] = $4; next }
-	{ k = $2 " " $3; rows[++n] = sprintf("%-14s %-4s %-4s %12.0f %12.0f %7.2fx", $1, $2, $3, $4, ref[k], (ref[k] > 0 ? $4 / ref[k] : 0)) }
+	$1 ~ /^redis-/ { m = $1; sub(/^redis-/, "", m); ref[m " " $2 " " $3] = $4; next }
+	{ m = $1; sub(/^ecache-/, "", m); k = m " " $2 " " $3; rows[++n] = sprintf("%-14s %-4s %-4s %12.0f %12.0f %7.2fx", $1, $2, $3, $4, ref[k], (ref[k] > 0 ? $4 / ref[k] : 0)) }
 	END { printf "%-14s %-4s %-4s %12s %12s %8s\n", "server", "pipe", "test", "ecache", "redis", "ratio"; for (i = 1; i <= n; i++) print rows[i] }
 ' "$RESULTS"
 echo
@@ -110,3 +119,7 @@ for f in "$WORK"/bench-*.txt; do
 	b=$(basename "$f" .txt)
 	printf '%-22s %s\n' "${b#bench-}" "$(grep '^ratio' "$f" | sed 's/.*: //')"
 done
+if [ "$MEMORY" = 1 ]; then
+	echo
+	timeout "$STEP_TIMEOUT" bench/memory.sh "$WORK/ecache"
+fi

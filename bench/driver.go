@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -72,7 +73,12 @@ func Dial(ctx context.Context, target string, conns, pipeline int) (Driver, erro
 		if ns == "" {
 			ns = "default"
 		}
-		return &sdkDriver{c: c, ns: []client.Option{client.WithNamespace(ns)}, workers: conns * pipeline}, nil
+		d := &sdkDriver{c: c, conns: conns, pipeline: pipeline}
+		if ns != client.DefaultNamespace {
+			// Options cost a closure call per request: none for the default.
+			d.ns = []client.Option{client.WithNamespace(ns)}
+		}
+		return d, nil
 	case "redis", "rediss":
 		opt, err := redis.ParseURL(target)
 		if err != nil {
@@ -94,34 +100,51 @@ func Dial(ctx context.Context, target string, conns, pipeline int) (Driver, erro
 	return nil, fmt.Errorf("target %q: scheme must be ecache:// or redis://", target)
 }
 
-// sdkDriver runs conns*pipeline goroutines, one request each, over a
-// client with conns connections: the SDK pipelines them on the wire.
+// sdkDriver runs conns goroutines over a client with conns connections,
+// each sending batches of `pipeline` requests with the SDK's Pipeline (one
+// write, one wake-up per batch), the same shape as the RESP driver.
 type sdkDriver struct {
-	c       *client.Client
-	ns      []client.Option
-	workers int
+	c        *client.Client
+	ns       []client.Option
+	conns    int
+	pipeline int
+	// pipes holds idle *client.Pipeline, one per concurrent Do at most.
+	pipes sync.Pool
 }
 
-func (d *sdkDriver) Workers() int { return d.workers }
-func (d *sdkDriver) Batch() int   { return 1 }
+func (d *sdkDriver) Workers() int { return d.conns }
+func (d *sdkDriver) Batch() int   { return d.pipeline }
 func (d *sdkDriver) Close() error { return d.c.Close() }
 
 func (d *sdkDriver) Do(ctx context.Context, ops []Op, res []Result) {
+	p, _ := d.pipes.Get().(*client.Pipeline)
+	if p == nil {
+		p = d.c.Pipeline()
+	}
+	defer d.pipes.Put(p)
+	p.Reset()
 	for i := range ops {
 		if ops[i].Get {
-			_, err := d.c.Get(ctx, ops[i].Key, d.ns...)
-			switch {
-			case err == nil:
-				res[i] = Result{Hit: true}
-			case errors.Is(err, client.ErrNotFound):
-				res[i] = Result{}
-			default:
-				res[i] = Result{Err: err}
-			}
-			continue
+			p.Get(ops[i].Key, d.ns...)
+		} else {
+			p.Put(ops[i].Key, ops[i].Value, d.ns...)
 		}
-		_, err := d.c.Put(ctx, ops[i].Key, ops[i].Value, d.ns...)
-		res[i] = Result{Err: err}
+	}
+	if err := p.Exec(ctx); err != nil {
+		for i := range res {
+			res[i] = Result{Err: err}
+		}
+		return
+	}
+	for i, r := range p.Results() {
+		switch {
+		case r.Err == nil:
+			res[i] = Result{Hit: ops[i].Get}
+		case ops[i].Get && errors.Is(r.Err, client.ErrNotFound):
+			res[i] = Result{}
+		default:
+			res[i] = Result{Err: r.Err}
+		}
 	}
 }
 

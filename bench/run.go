@@ -114,6 +114,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
+	o.Workload = o.Workload.Prepared()
 	urls := []string{o.Target}
 	if o.Compare != "" {
 		urls = append(urls, o.Compare)

@@ -25,6 +25,20 @@ type Workload struct {
 	ValueMin, ValueMax int
 	// Seed makes the generated sequence reproducible.
 	Seed uint64
+
+	// zipf, set by Prepared, is the zipf table shared (read-only) by every
+	// generator of a run: building it is O(Keys).
+	zipf *zipfGen
+}
+
+// Prepared returns w with what its generators share computed once: the
+// zipf normalisation, a sum over every key, which would otherwise be
+// recomputed by every worker's generator in every phase.
+func (w Workload) Prepared() Workload {
+	if w.Zipf > 0 && w.Zipf < 1 && (w.zipf == nil || w.zipf.n != w.Keys || w.zipf.theta != w.Zipf) {
+		w.zipf = newZipf(w.Keys, w.Zipf)
+	}
+	return w
 }
 
 // DefaultWorkload is 9:1 GET:SET over 1M uniform keys with 100-byte values.
@@ -121,7 +135,7 @@ func NewGenerator(w Workload, id int) *Generator {
 	case w.Zipf > 1:
 		g.stdz = rand.NewZipf(g.rng, w.Zipf, 1, uint64(w.Keys-1))
 	case w.Zipf > 0:
-		g.zipf = newZipf(w.Keys, w.Zipf)
+		g.zipf = w.Prepared().zipf
 	}
 	g.val = make([]byte, w.ValueMax)
 	for i := range g.val {

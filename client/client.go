@@ -15,6 +15,9 @@ import (
 type Client struct {
 	cfg  Config
 	pool *pool
+	// router, with Config.Routing.Enabled, sends single-key requests to
+	// the key's replicas (routing.go); nil otherwise.
+	router *router
 }
 
 // New connects to the nodes in cfg.Addrs. It returns once one connection
@@ -37,12 +40,19 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		return nil, err
 	}
+	if cfg.Routing.Enabled {
+		c.router = newRouter(c)
+		c.router.start(ctx)
+	}
 	return c, nil
 }
 
 // Close closes every connection, fails the pending calls with ErrClosed and
 // waits for the client's goroutines to exit. It is idempotent.
 func (c *Client) Close() error {
+	if c.router != nil {
+		c.router.close()
+	}
 	c.pool.close()
 	return nil
 }
@@ -50,6 +60,11 @@ func (c *Client) Close() error {
 // do runs one request on a pooled connection. Only a request that could not
 // be queued (its connection broke first) is retried, on another connection.
 func (c *Client) do(ctx context.Context, cl *call, op netproto.Opcode, req, res netproto.Body) error {
+	return c.doPool(ctx, cl, c.pool, op, req, res)
+}
+
+// doPool is do on pool p (Config.Addrs' or, with routing, a replica's).
+func (c *Client) doPool(ctx context.Context, cl *call, p *pool, op netproto.Opcode, req, res netproto.Body) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -62,12 +77,12 @@ func (c *Client) do(ctx context.Context, cl *call, op netproto.Opcode, req, res 
 		}
 	}
 	for tries := 0; ; tries++ {
-		cn, err := c.pool.get(ctx, timeout)
+		cn, err := p.get(ctx, timeout)
 		if err != nil {
 			return err
 		}
 		err = cn.roundTrip(ctx, timeout, cl, op, req, res)
-		if errIsNotSent(err) && tries < len(c.pool.slots) {
+		if errIsNotSent(err) && tries < len(p.slots) {
 			continue
 		}
 		return err
@@ -107,11 +122,15 @@ func (c *Client) Get(ctx context.Context, key string, o ...Option) (*Item, error
 	}
 	cl := getCall()
 	defer putCall(cl)
-	cl.req.get = netproto.GetRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key), R: uint32(op.r)}
+	cl.req.get = netproto.GetRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key), R: op.r}
 	if op.local {
+		// The addressed node's own store: never routed.
 		cl.req.get.Flags |= netproto.GetFlagLocal
+		err = c.do(ctx, cl, netproto.OpGet, &cl.req.get, &cl.res.get)
+	} else {
+		err = c.doKey(ctx, cl, op.ns, key, netproto.OpGet, &cl.req.get, &cl.res.get)
 	}
-	if err := c.do(ctx, cl, netproto.OpGet, &cl.req.get, &cl.res.get); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return itemOf(&cl.res.get)
@@ -182,9 +201,9 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, o ...Option)
 	defer putCall(cl)
 	cl.req.put = netproto.PutRequest{
 		Namespace: bytesOf(op.ns), Key: bytesOf(key), Value: value,
-		Context: op.cc, TTL: ttl, W: uint32(op.w),
+		Context: op.cc, TTL: ttl, W: op.w,
 	}
-	if err := c.do(ctx, cl, netproto.OpPut, &cl.req.put, &cl.res.write); err != nil {
+	if err := c.doKey(ctx, cl, op.ns, key, netproto.OpPut, &cl.req.put, &cl.res.write); err != nil {
 		return nil, err
 	}
 	return writeResult(&cl.res.write)
@@ -218,8 +237,8 @@ func (c *Client) Del(ctx context.Context, key string, o ...Option) ([]byte, erro
 	}
 	cl := getCall()
 	defer putCall(cl)
-	cl.req.del = netproto.DelRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key), Context: op.cc, W: uint32(op.w)}
-	if err := c.do(ctx, cl, netproto.OpDel, &cl.req.del, &cl.res.write); err != nil {
+	cl.req.del = netproto.DelRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key), Context: op.cc, W: op.w}
+	if err := c.doKey(ctx, cl, op.ns, key, netproto.OpDel, &cl.req.del, &cl.res.write); err != nil {
 		return nil, err
 	}
 	return writeResult(&cl.res.write)
@@ -254,6 +273,16 @@ func (c *Client) MGet(ctx context.Context, keys []string, o ...Option) ([]*Item,
 	if len(sent) == 0 {
 		return items, errs, nil
 	}
+	if groups := c.groupKeys(op.ns, req.Keys); len(groups) > 0 {
+		// Routed: one MGET per replica.
+		err := c.mgetRouted(ctx, req, groups, func(j int, r *netproto.GetResponse) {
+			items[sent[j]], errs[sent[j]] = itemOf(r)
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return items, errs, nil
+	}
 	if err := c.do(ctx, cl, netproto.OpMGet, req, &cl.res.mget); err != nil {
 		return nil, nil, err
 	}
@@ -286,7 +315,7 @@ func (c *Client) MPut(ctx context.Context, entries []Entry, o ...Option) ([][]by
 	cl := getCall()
 	defer putCall(cl)
 	req := &cl.req.mput
-	*req = netproto.MPutRequest{Namespace: bytesOf(op.ns), Entries: req.Entries[:0], W: uint32(op.w)}
+	*req = netproto.MPutRequest{Namespace: bytesOf(op.ns), Entries: req.Entries[:0], W: op.w}
 	sent := make([]int, 0, len(entries))
 	size := 0 // a lower bound of the frame's size, to refuse a huge one before encoding it
 	for i, e := range entries {
@@ -313,6 +342,16 @@ func (c *Client) MPut(ctx context.Context, entries []Entry, o ...Option) ([][]by
 		return nil, nil, fmt.Errorf("%w: MPUT of at least %d bytes, limit %d", ErrFrameTooLarge, size, c.cfg.Limits.MaxFrameSize)
 	}
 	if len(sent) == 0 {
+		return ctxs, errs, nil
+	}
+	if groups := c.groupEntries(op.ns, req.Entries); len(groups) > 0 {
+		// Routed: one MPUT per replica.
+		err := c.mputRouted(ctx, req, groups, func(j int, r *netproto.WriteResponse) {
+			ctxs[sent[j]], errs[sent[j]] = writeResult(r)
+		})
+		if err != nil {
+			return nil, nil, err
+		}
 		return ctxs, errs, nil
 	}
 	if err := c.do(ctx, cl, netproto.OpMPut, req, &cl.res.mput); err != nil {
@@ -351,8 +390,8 @@ func (c *Client) counter(ctx context.Context, opc netproto.Opcode, key string, d
 	}
 	cl := getCall()
 	defer putCall(cl)
-	cl.req.counter = netproto.CounterRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key), Delta: delta, W: uint32(op.w)}
-	if err := c.do(ctx, cl, opc, &cl.req.counter, &cl.res.counter); err != nil {
+	cl.req.counter = netproto.CounterRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key), Delta: delta, W: op.w}
+	if err := c.doKey(ctx, cl, op.ns, key, opc, &cl.req.counter, &cl.res.counter); err != nil {
 		return 0, err
 	}
 	if s := cl.res.counter.Status; s != netproto.CodeOK {
@@ -391,8 +430,8 @@ func (c *Client) setOp(ctx context.Context, opc netproto.Opcode, key string, mem
 	}
 	cl := getCall()
 	defer putCall(cl)
-	cl.req.set = netproto.SetRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key), Members: members, W: uint32(op.w)}
-	if err := c.do(ctx, cl, opc, &cl.req.set, &cl.res.status); err != nil {
+	cl.req.set = netproto.SetRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key), Members: members, W: op.w}
+	if err := c.doKey(ctx, cl, op.ns, key, opc, &cl.req.set, &cl.res.status); err != nil {
 		return err
 	}
 	if s := cl.res.status.Status; s != netproto.CodeOK {
@@ -414,7 +453,7 @@ func (c *Client) SMembers(ctx context.Context, key string, o ...Option) ([][]byt
 	cl := getCall()
 	defer putCall(cl)
 	cl.req.key = netproto.KeyRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key)}
-	if err := c.do(ctx, cl, netproto.OpSMembers, &cl.req.key, &cl.res.smembers); err != nil {
+	if err := c.doKey(ctx, cl, op.ns, key, netproto.OpSMembers, &cl.req.key, &cl.res.smembers); err != nil {
 		return nil, err
 	}
 	r := &cl.res.smembers
@@ -454,8 +493,8 @@ func (c *Client) Expire(ctx context.Context, key string, ttl time.Duration, o ..
 	}
 	cl := getCall()
 	defer putCall(cl)
-	cl.req.expire = netproto.ExpireRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key), TTL: ms, W: uint32(op.w)}
-	if err := c.do(ctx, cl, netproto.OpExpire, &cl.req.expire, &cl.res.status); err != nil {
+	cl.req.expire = netproto.ExpireRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key), TTL: ms, W: op.w}
+	if err := c.doKey(ctx, cl, op.ns, key, netproto.OpExpire, &cl.req.expire, &cl.res.status); err != nil {
 		return err
 	}
 	if s := cl.res.status.Status; s != netproto.CodeOK {
@@ -477,7 +516,7 @@ func (c *Client) TTL(ctx context.Context, key string, o ...Option) (time.Duratio
 	cl := getCall()
 	defer putCall(cl)
 	cl.req.key = netproto.KeyRequest{Namespace: bytesOf(op.ns), Key: bytesOf(key)}
-	if err := c.do(ctx, cl, netproto.OpTTL, &cl.req.key, &cl.res.ttl); err != nil {
+	if err := c.doKey(ctx, cl, op.ns, key, netproto.OpTTL, &cl.req.key, &cl.res.ttl); err != nil {
 		return 0, err
 	}
 	if s := cl.res.ttl.Status; s != netproto.CodeOK {

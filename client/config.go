@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -37,6 +38,12 @@ type Config struct {
 	Limits netproto.Limits
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
+	// Routing sends each single-key request straight to one of the key's
+	// replicas in a cluster (routing.go). Off by default.
+	Routing RoutingConfig
+	// Dialer, when set, opens the TCP connections instead of a net.Dialer:
+	// a seam for tunnels and for tests that inject network faults.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // DefaultConfig returns the defaults: two connections per node, 2s dials, a
@@ -68,6 +75,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("client: Config.DialTimeout %v is negative", c.DialTimeout)
 	case c.RequestTimeout < 0:
 		return fmt.Errorf("client: Config.RequestTimeout %v is negative", c.RequestTimeout)
+	}
+	if err := c.Routing.validate(); err != nil {
+		return err
 	}
 	if c.Limits != (netproto.Limits{}) {
 		if err := c.Limits.Validate(); err != nil {

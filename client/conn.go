@@ -29,8 +29,11 @@ type call struct {
 	id uint32
 
 	// done receives one value when a connection completes the call, after
-	// it has set err, isErr and resp.
+	// it has set err, isErr and resp. A call in a group signals the group
+	// instead.
 	done chan struct{}
+	// grp, when set, is the pipeline batch the call belongs to.
+	grp *callGroup
 	// timer enforces Config.RequestTimeout; stopped when idle.
 	timer *time.Timer
 
@@ -82,7 +85,7 @@ var callPool = sync.Pool{New: func() any {
 func getCall() *call { return callPool.Get().(*call) }
 
 func putCall(cl *call) {
-	cl.err, cl.isErr = nil, false
+	cl.err, cl.isErr, cl.grp = nil, false, nil
 	// Drop references to the caller's keys and values, keeping the storage
 	// of the lists the bodies build.
 	keys, entries := cl.req.mget.Keys, cl.req.mput.Entries
@@ -95,6 +98,28 @@ func putCall(cl *call) {
 		cl.res = responseBodies{}
 	}
 	callPool.Put(cl)
+}
+
+// callGroup completes a batch of calls sent together (a Pipeline) with
+// one wake-up instead of one per call: whoever completes or abandons the
+// last call of the group signals done.
+type callGroup struct {
+	// left counts the calls neither completed nor abandoned.
+	left atomic.Int32
+	// done receives one value when left reaches zero through a completion.
+	done chan struct{}
+}
+
+// complete hands a finished call to its waiter: the call's own channel, or
+// its group's once the group's last call is finished.
+func complete(cl *call) {
+	if g := cl.grp; g != nil {
+		if g.left.Add(-1) == 0 {
+			g.done <- struct{}{}
+		}
+		return
+	}
+	cl.done <- struct{}{}
 }
 
 // conn is one connection to a node. Callers append request frames to wbuf;
@@ -156,6 +181,17 @@ func (c *conn) send(cl *call, op netproto.Opcode, body netproto.Body) error {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: %w", errNotSent, err)
 	}
+	err := c.queueLocked(cl, op, body)
+	c.mu.Unlock()
+	if err == nil {
+		c.signalWriter()
+	}
+	return err
+}
+
+// queueLocked appends cl's request frame to wbuf and registers cl as
+// pending. c.mu is held and the connection is not broken.
+func (c *conn) queueLocked(cl *call, op netproto.Opcode, body netproto.Body) error {
 	c.nextID++
 	if c.nextID == 0 {
 		c.nextID = 1
@@ -164,17 +200,80 @@ func (c *conn) send(cl *call, op netproto.Opcode, body netproto.Body) error {
 	c.wbuf = netproto.AppendRequest(c.wbuf, op, c.nextID, body)
 	if n := len(c.wbuf) - start; n > c.limits.MaxFrameSize {
 		c.wbuf = c.wbuf[:start]
-		c.mu.Unlock()
 		return fmt.Errorf("%w: %s request of %d bytes, limit %d", ErrFrameTooLarge, op, n, c.limits.MaxFrameSize)
 	}
 	cl.op, cl.id = op, c.nextID
 	c.pending[cl.id] = cl
-	c.mu.Unlock()
+	return nil
+}
+
+func (c *conn) signalWriter() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
+}
+
+// sendGroup queues the request frames of cls, whose bodies are reqs, under
+// one lock and with one writer wake-up, so they leave in one write. Every
+// call joins g. A call whose frame is too large is not sent: its err is set
+// and it is counted as finished. The error is errNotSent-wrapped when the
+// connection was broken and nothing was queued.
+func (c *conn) sendGroup(g *callGroup, cls []*call, reqs []netproto.Body) error {
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return fmt.Errorf("%w: %w", errNotSent, err)
+	}
+	g.left.Store(int32(len(cls)))
+	sent := 0
+	for i, cl := range cls {
+		cl.grp = g
+		if err := c.queueLocked(cl, cl.op, reqs[i]); err != nil {
+			cl.err = err
+			g.left.Add(-1)
+			continue
+		}
+		sent++
+	}
+	c.mu.Unlock()
+	if sent > 0 {
+		c.signalWriter()
+	} else {
+		// Nothing in flight: complete the group here.
+		g.done <- struct{}{}
+	}
 	return nil
+}
+
+// waitGroup waits until every call of g is finished, or gives up on the
+// ones still pending when ctx ends or timeout fires, failing them with the
+// reason. cls are the group's calls.
+func (c *conn) waitGroup(ctx context.Context, timeout <-chan time.Time, g *callGroup, cls []*call) {
+	var why error
+	select {
+	case <-g.done:
+		return
+	case <-ctx.Done():
+		why = ctx.Err()
+	case <-timeout:
+		why = errRequestTimeout
+	}
+	last := false
+	for _, cl := range cls {
+		if c.abandon(cl) {
+			cl.err = why
+			if g.left.Add(-1) == 0 {
+				last = true
+			}
+		}
+	}
+	if !last {
+		// The calls not abandoned are being completed right now; the
+		// last of them signals done.
+		<-g.done
+	}
 }
 
 // roundTrip sends cl's request, waits for the response and decodes it into
@@ -192,18 +291,24 @@ func (c *conn) roundTrip(ctx context.Context, timeout <-chan time.Time, cl *call
 	case <-timeout:
 		return c.giveUp(cl, errRequestTimeout)
 	}
+	return cl.result(res)
+}
+
+// result decodes a finished call's response into res, or returns why the
+// call failed.
+func (cl *call) result(res netproto.Body) error {
 	if cl.err != nil {
 		return cl.err
 	}
 	if cl.isErr {
 		var eb netproto.ErrorBody
 		if err := eb.DecodeBody(cl.resp); err != nil {
-			return fmt.Errorf("%w: %s error response: %w", ErrMalformed, op, err)
+			return fmt.Errorf("%w: %s error response: %w", ErrMalformed, cl.op, err)
 		}
 		return &ServerError{Code: eb.Code, Message: eb.Message}
 	}
 	if err := res.DecodeBody(cl.resp); err != nil {
-		return fmt.Errorf("%w: %s response: %w", ErrMalformed, op, err)
+		return fmt.Errorf("%w: %s response: %w", ErrMalformed, cl.op, err)
 	}
 	return nil
 }
@@ -258,7 +363,7 @@ func (c *conn) breakWith(err error, quiet bool) {
 	}
 	for _, cl := range pending {
 		cl.err = err
-		cl.done <- struct{}{}
+		complete(cl)
 	}
 }
 
@@ -395,12 +500,12 @@ func (c *conn) deliver(f netproto.Frame) bool {
 	if f.Opcode != cl.op {
 		err := c.lost(fmt.Errorf("%w: %s response to %s request %d", ErrMalformed, f.Opcode, cl.op, cl.id))
 		cl.err = err
-		cl.done <- struct{}{}
+		complete(cl)
 		c.fail(err)
 		return false
 	}
 	cl.isErr = f.IsError()
 	cl.resp = append(cl.resp[:0], f.Body...)
-	cl.done <- struct{}{}
+	complete(cl)
 	return true
 }

@@ -3,9 +3,12 @@
 //
 // A Client keeps Config.ConnsPerNode connections to each node of
 // Config.Addrs and sends each call on the next healthy one, round-robin;
-// any node serves any key. Every connection pipelines: callers queue request
-// frames, one writer goroutine sends whatever has accumulated in one write,
-// and one reader goroutine matches responses to calls by request ID.
+// any node serves any key. With Config.Routing.Enabled the client learns
+// the cluster from a node and sends each single-key request straight to one
+// of the key's replicas instead (routing.go). Every connection pipelines:
+// callers queue request frames, one writer goroutine sends whatever has
+// accumulated in one write, and one reader goroutine matches responses to
+// calls by request ID.
 //
 // Causality: every read returns an opaque causal context (Item.Context) and
 // every write returns the context of the write just made. Send the context
@@ -27,7 +30,9 @@
 //   - Server error codes map to sentinel errors: errors.Is(err,
 //     ErrWrongType) holds for a *ServerError with that code.
 //   - Results are copied out of the connection's buffers: callers own every
-//     byte slice they get.
+//     byte slice they get — except a Pipeline's results, which stay valid
+//     until its next Exec or Reset (a Pipeline sends many GETs and PUTs in
+//     one write and waits for them with one wake-up, without allocating).
 //   - Close fails pending calls with ErrClosed and returns only after every
 //     goroutine the client started has exited.
 package client

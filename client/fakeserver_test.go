@@ -42,6 +42,22 @@ type fakeServer struct {
 	counters map[string]int64
 	sets     map[string]map[string]struct{}
 	hook     func(op netproto.Opcode, key string) fakeAction
+	cluster  *netproto.ClusterResponse // CLUSTER's answer; nil: unknown opcode
+}
+
+// setCluster sets what the server answers to CLUSTER (routing_test.go).
+func (fs *fakeServer) setCluster(r *netproto.ClusterResponse) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.cluster = r
+}
+
+// has reports whether the server holds a live key in the default
+// namespace.
+func (fs *fakeServer) has(key string) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.obj([]byte("default"), []byte(key), time.Now(), false) != nil
 }
 
 // fakeAction says how the fake server treats one request.
@@ -428,6 +444,12 @@ func (fs *fakeServer) handle(authed *bool, bodies map[netproto.Opcode]netproto.B
 		}
 		o.expiry = expiryOf(r.TTL, now)
 		return netproto.AppendResponse(out, op, id, &netproto.StatusResponse{})
+	case *netproto.ClusterRequest:
+		// Without setCluster the fake is a server too old to know CLUSTER.
+		if fs.cluster == nil {
+			return fail(netproto.CodeUnknownOpcode, "unknown opcode %s", op)
+		}
+		return netproto.AppendResponse(out, op, id, fs.cluster)
 	}
 	return fail(netproto.CodeInternal, "fake server does not implement %s", op)
 }

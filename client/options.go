@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/ecachedb/ecache/netproto"
 )
 
 // DefaultNamespace is the namespace calls use without WithNamespace.
@@ -13,12 +15,15 @@ const DefaultNamespace = "default"
 type Option func(*opts)
 
 type opts struct {
-	ns    string
-	cc    []byte
-	ttl   time.Duration
-	w     int
-	r     int
+	ns  string
+	cc  []byte
+	ttl time.Duration
+	// w and r are the wire values: a count, or netproto.LevelQuorum or
+	// netproto.LevelAll.
+	w, r  uint32
 	local bool
+	// bad is the first invalid option.
+	bad error
 }
 
 // WithNamespace sets the namespace (default "default"). Namespaces are
@@ -35,14 +40,46 @@ func WithCausalContext(cc []byte) Option { return func(o *opts) { o.cc = cc } }
 // live, rounded up to a millisecond. Zero means no expiry.
 func WithTTL(d time.Duration) Option { return func(o *opts) { o.ttl = d } }
 
-// WithW sets how many replica acknowledgements a write waits for; 0 means
-// the namespace's default. A single-node server ignores it.
-func WithW(n int) Option { return func(o *opts) { o.w = n } }
+// WithW sets how many replica acknowledgements a write waits for (the
+// coordinating replica's own included); 0 means the namespace's default. A
+// single-node server ignores it; over the replica count N is ErrMalformed,
+// too few acknowledgements in time ErrBusy (the write is applied at the
+// replicas that got it, and still replicated in the background).
+// WithWQuorum and WithWAll name levels instead of counts.
+func WithW(n int) Option { return func(o *opts) { o.w, o.bad = count("W", n, o.bad) } }
+
+// WithWQuorum makes a write wait for a quorum of the key's replicas
+// (N/2+1, resolved by the coordinating replica against the namespace's N).
+func WithWQuorum() Option { return func(o *opts) { o.w = netproto.LevelQuorum } }
+
+// WithWAll makes a write wait for every one of the key's N replicas: it
+// fails with ErrBusy while one of them is down.
+func WithWAll() Option { return func(o *opts) { o.w = netproto.LevelAll } }
 
 // WithR sets how many replicas a Get reads (their answers are merged and
 // stale replicas repaired); 0 and 1 mean one. A single-node server ignores
 // it; over the replica count is ErrMalformed, too few answers ErrBusy.
-func WithR(n int) Option { return func(o *opts) { o.r = n } }
+// WithRQuorum and WithRAll name levels instead of counts.
+func WithR(n int) Option { return func(o *opts) { o.r, o.bad = count("R", n, o.bad) } }
+
+// WithRQuorum makes a Get read a quorum of the key's replicas (N/2+1).
+// With WithWQuorum, every read overlaps every acknowledged write.
+func WithRQuorum() Option { return func(o *opts) { o.r = netproto.LevelQuorum } }
+
+// WithRAll makes a Get read every one of the key's N replicas: it fails
+// with ErrBusy while one of them is down.
+func WithRAll() Option { return func(o *opts) { o.r = netproto.LevelAll } }
+
+// count checks a W or R count: it must be below the reserved level values.
+func count(name string, n int, bad error) (uint32, error) {
+	if n < 0 || int64(n) >= int64(netproto.LevelQuorum) {
+		if bad == nil {
+			bad = fmt.Errorf("%w: %s %d", ErrInvalidArgument, name, n)
+		}
+		return 0, bad
+	}
+	return uint32(n), bad
+}
 
 // WithLocal makes a Get read only the addressed node's own store: never
 // forwarded to a replica, never merged with others. For operators checking
@@ -64,11 +101,8 @@ func applySome(o []Option) (opts, error) {
 	for _, f := range o {
 		f(&r)
 	}
-	if r.w < 0 || r.w > math.MaxUint32 {
-		return r, fmt.Errorf("%w: W %d", ErrInvalidArgument, r.w)
-	}
-	if r.r < 0 || r.r > math.MaxUint32 {
-		return r, fmt.Errorf("%w: R %d", ErrInvalidArgument, r.r)
+	if r.bad != nil {
+		return r, r.bad
 	}
 	if r.ttl < 0 {
 		return r, fmt.Errorf("%w: negative TTL %v", ErrInvalidArgument, r.ttl)

@@ -236,7 +236,11 @@ func backoff(failures int) time.Duration {
 // HELLO.
 func (p *pool) connect(ctx context.Context, addr string) (*conn, error) {
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	dial := d.DialContext
+	if p.cfg.Dialer != nil {
+		dial = p.cfg.Dialer
+	}
+	nc, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
