@@ -1,6 +1,8 @@
 package netproto
 
 import (
+	"encoding/hex"
+
 	"github.com/ecachedb/ecache/vclock"
 )
 
@@ -93,7 +95,39 @@ func examples() []example {
 		resp("fetch", OpFetch, 18, &FetchResponse{Status: CodeOK, Object: obj}),
 		req("get_r", OpGet, 19, &GetRequest{Namespace: ns, Key: key, Flags: 0, R: 2}),
 		req("get_local", OpGet, 20, &GetRequest{Namespace: ns, Key: key, Flags: GetFlagLocal}),
+		// Anti-entropy (issue #5): a root request of partition 7 and its
+		// answer, as antientropy.Message encodings.
+		req("antientropy", OpAntiEntropy, 50, &AntiEntropyRequest{Message: aeRootReq}),
+		resp("antientropy", OpAntiEntropy, 50, &AntiEntropyResponse{Messages: [][]byte{aeRootResp}}),
+		// W and R levels (issue #4).
+		req("put_w_quorum", OpPut, 40, &PutRequest{Namespace: ns, Key: key, Value: []byte("v2"), Context: ctx, W: LevelQuorum}),
+		req("get_r_all", OpGet, 41, &GetRequest{Namespace: ns, Key: key, R: LevelAll}),
+		req("cluster", OpCluster, 42, &ClusterRequest{}),
+		resp("cluster", OpCluster, 42, &ClusterResponse{Partitions: 1024, Replicas: 3, Members: []ClusterMember{
+			{ID: 0x0102030405060708, ClientAddr: "10.0.0.1:7070", State: MemberAlive},
+			{ID: 0x1112131415161718, ClientAddr: "10.0.0.2:7070", State: MemberDead},
+		}}),
+		// A Redis-protocol command forwarded to a replica of its key, and
+		// the replica's reply.
+		req("resp", OpRESP, 43, &RESPRequest{Proto: 2, Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}}),
+		resp("resp", OpRESP, 43, &RESPResponse{Reply: []byte("+OK\r\n")}),
 	}
+}
+
+// aeRootReq and aeRootResp are antientropy.Message encodings (see
+// antientropy's TestMessageVector): a root request of partition 7 with a
+// 32x2 tree, and a root response with root 0x0123456789abcdef.
+var (
+	aeRootReq  = mustHex("9e0101070102922002000090c400909090a0")
+	aeRootResp = mustHex("9e0201070100920000cf0123456789abcdef0090c400909090a0")
+)
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // frame returns e's encoding.

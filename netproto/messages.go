@@ -19,7 +19,8 @@ import (
 //     in responses it is the remaining time, 0 for none (a key about to
 //     expire reports at least 1).
 //   - w is the number of replica acknowledgements a write waits for; 0 (or
-//     omitted) is the namespace's default.
+//     omitted) is the namespace's default; LevelQuorum and LevelAll name
+//     levels (as they do for a GET's r).
 //   - status is a Code: CodeOK, CodeNotFound or CodeSiblings.
 
 // HelloRequest opens a connection: [version uint, client string,
@@ -111,7 +112,7 @@ const GetFlagLocal uint64 = 1 << 1
 
 // GetRequest reads a key: [namespace str, key bin, flags uint, r uint].
 // R (optional, appended later) is the number of replicas that must answer
-// in a cluster; 0 and 1 both mean one. It is encoded only when non-zero, so
+// in a cluster; 0 and 1 both mean one; LevelQuorum and LevelAll name levels. It is encoded only when non-zero, so
 // a request without it is byte-for-byte what older clients send.
 type GetRequest struct {
 	Namespace []byte
@@ -777,6 +778,12 @@ func NewRequest(op Opcode) Body {
 		return new(StatsRequest)
 	case OpReplicate:
 		return new(ReplicateRequest)
+	case OpRESP:
+		return new(RESPRequest)
+	case OpCluster:
+		return new(ClusterRequest)
+	case OpAntiEntropy:
+		return new(AntiEntropyRequest)
 	}
 	return nil
 }
@@ -809,6 +816,166 @@ func NewResponse(op Opcode) Body {
 		return new(StatsResponse)
 	case OpFetch:
 		return new(FetchResponse)
+	case OpRESP:
+		return new(RESPResponse)
+	case OpCluster:
+		return new(ClusterResponse)
+	case OpAntiEntropy:
+		return new(AntiEntropyResponse)
 	}
 	return nil
+}
+
+// Reserved W and R values (issue #4). Besides a replica count (0 is the
+// namespace's default), a request's w or r may name a level, which the
+// coordinating replica resolves against the namespace's replica count N:
+// quorum is N/2+1, all is N. They are the two largest uint32 values, so no
+// replica count is ever mistaken for one.
+const (
+	LevelQuorum uint32 = 0xFFFFFFFE
+	LevelAll    uint32 = 0xFFFFFFFF
+)
+
+// ResolveLevel returns the number of replicas a w or r of v asks for among
+// n: v itself for 0..n, n/2+1 for LevelQuorum, n for LevelAll. ok is false
+// for any other value (a count over n).
+func ResolveLevel(v uint32, n int) (count int, ok bool) {
+	switch v {
+	case LevelQuorum:
+		return n/2 + 1, true
+	case LevelAll:
+		return n, true
+	}
+	if int64(v) > int64(n) {
+		return 0, false
+	}
+	return int(v), true
+}
+
+// MemberState is a cluster member's state in a ClusterResponse. The
+// values are append-only.
+type MemberState uint8
+
+// Member states.
+const (
+	MemberAlive MemberState = 1 // serving; in the ring
+	MemberDead  MemberState = 2 // failed: stopped answering probes
+	MemberLeft  MemberState = 3 // left gracefully
+)
+
+// ClusterRequest asks a node for its view of the cluster: [] (no fields).
+type ClusterRequest struct{}
+
+func (m *ClusterRequest) AppendBody(b []byte) []byte { return msgp.AppendArrayHeader(b, 0) }
+
+func (m *ClusterRequest) DecodeBody(b []byte) error {
+	var d dec
+	d.init(b)
+	d.leave(d.enter(0))
+	return d.finish()
+}
+
+// ClusterMember is one member of a ClusterResponse: [node_id uint,
+// client_addr str, state uint].
+type ClusterMember struct {
+	ID         uint64
+	ClientAddr string
+	State      MemberState
+}
+
+// ClusterResponse is a node's view of its cluster, enough for a client to
+// compute every key's replicas (docs/protocol.md): [partitions uint,
+// replicas uint, members [[node_id, client_addr, state]...]]. A single
+// node (not in a cluster) answers partitions 0, replicas 0 and no members.
+// The ring is made of the alive members only.
+type ClusterResponse struct {
+	Partitions uint32
+	Replicas   uint32
+	Members    []ClusterMember
+}
+
+func (m *ClusterResponse) AppendBody(b []byte) []byte {
+	b = msgp.AppendArrayHeader(b, 3)
+	b = msgp.AppendUint(b, uint64(m.Partitions))
+	b = msgp.AppendUint(b, uint64(m.Replicas))
+	b = msgp.AppendArrayHeader(b, len(m.Members))
+	for _, mem := range m.Members {
+		b = msgp.AppendArrayHeader(b, 3)
+		b = msgp.AppendUint(b, mem.ID)
+		b = msgp.AppendString(b, mem.ClientAddr)
+		b = msgp.AppendUint(b, uint64(mem.State))
+	}
+	return b
+}
+
+func (m *ClusterResponse) DecodeBody(b []byte) error {
+	var d dec
+	d.init(b)
+	s := d.enter(3)
+	m.Partitions = uint32(d.uint(math.MaxUint32))
+	m.Replicas = uint32(d.uint(math.MaxUint32))
+	l := d.enter(0)
+	m.Members = grow(m.Members, d.length())
+	for i := range m.Members {
+		es := d.enter(3)
+		m.Members[i].ID = d.uint(math.MaxUint64)
+		m.Members[i].ClientAddr = d.str()
+		m.Members[i].State = MemberState(d.uint(math.MaxUint8))
+		d.leave(es)
+	}
+	d.leave(l)
+	d.leave(s)
+	return d.finish()
+}
+
+// AntiEntropyRequest is a peer operation (only from a peer authenticated
+// with the cluster key) carrying one message of an anti-entropy exchange
+// from its initiator: [message bin], message being an antientropy.Message
+// in its AppendMsgpack encoding. The response is an AntiEntropyResponse.
+type AntiEntropyRequest struct {
+	Message []byte
+}
+
+func (m *AntiEntropyRequest) AppendBody(b []byte) []byte {
+	b = msgp.AppendArrayHeader(b, 1)
+	return msgp.AppendBytes(b, m.Message)
+}
+
+func (m *AntiEntropyRequest) DecodeBody(b []byte) error {
+	var d dec
+	d.init(b)
+	s := d.enter(1)
+	m.Message = d.bytes()
+	d.leave(s)
+	return d.finish()
+}
+
+// AntiEntropyResponse carries the responder's answers to an
+// AntiEntropyRequest: [[message bin...]], each an antientropy.Message
+// encoding (usually one; none for a message that needs no answer).
+type AntiEntropyResponse struct {
+	Messages [][]byte
+}
+
+func (m *AntiEntropyResponse) AppendBody(b []byte) []byte {
+	b = msgp.AppendArrayHeader(b, 1)
+	b = msgp.AppendArrayHeader(b, len(m.Messages))
+	for _, msg := range m.Messages {
+		b = msgp.AppendBytes(b, msg)
+	}
+	return b
+}
+
+func (m *AntiEntropyResponse) DecodeBody(b []byte) error {
+	var d dec
+	d.init(b)
+	s := d.enter(1)
+	l := d.enter(0)
+	m.Messages = grow(m.Messages, d.length())
+	for i := range m.Messages {
+		m.Messages[i] = d.bytes()
+	}
+	d.leave(l)
+	d.leave(s)
+	return d.finish()
 }

@@ -11,45 +11,51 @@ import "strconv"
 type Opcode uint8
 
 const (
-	OpHello     Opcode = iota + 1 // handshake: versions, features, password
-	OpPing                        // liveness; echoes a payload
-	OpGet                         // read one key
-	OpPut                         // write one value
-	OpDel                         // delete one key
-	OpMGet                        // read several keys of one namespace
-	OpMPut                        // write several keys of one namespace
-	OpIncr                        // add to a counter
-	OpDecr                        // subtract from a counter
-	OpSAdd                        // add members to a set
-	OpSRem                        // remove members from a set
-	OpSMembers                    // read a set
-	OpExpire                      // set or clear a key's TTL
-	OpTTL                         // read a key's TTL
-	OpStats                       // server counters
-	OpReplicate                   // peer: merge a whole object into a replica
-	OpFetch                       // peer: read a replica's whole object
+	OpHello       Opcode = iota + 1 // handshake: versions, features, password
+	OpPing                          // liveness; echoes a payload
+	OpGet                           // read one key
+	OpPut                           // write one value
+	OpDel                           // delete one key
+	OpMGet                          // read several keys of one namespace
+	OpMPut                          // write several keys of one namespace
+	OpIncr                          // add to a counter
+	OpDecr                          // subtract from a counter
+	OpSAdd                          // add members to a set
+	OpSRem                          // remove members from a set
+	OpSMembers                      // read a set
+	OpExpire                        // set or clear a key's TTL
+	OpTTL                           // read a key's TTL
+	OpStats                         // server counters
+	OpReplicate                     // peer: merge a whole object into a replica
+	OpFetch                         // peer: read a replica's whole object
+	OpAntiEntropy                   // peer: one anti-entropy exchange message
+	OpCluster                       // the node's view of the cluster, for smart clients
+	OpRESP                          // peer: run a Redis-protocol command on a replica of its keys
 
 	opEnd // one past the last opcode; keep last
 )
 
 var opNames = [...]string{
-	OpHello:     "HELLO",
-	OpPing:      "PING",
-	OpGet:       "GET",
-	OpPut:       "PUT",
-	OpDel:       "DEL",
-	OpMGet:      "MGET",
-	OpMPut:      "MPUT",
-	OpIncr:      "INCR",
-	OpDecr:      "DECR",
-	OpSAdd:      "SADD",
-	OpSRem:      "SREM",
-	OpSMembers:  "SMEMBERS",
-	OpExpire:    "EXPIRE",
-	OpTTL:       "TTL",
-	OpStats:     "STATS",
-	OpReplicate: "REPLICATE",
-	OpFetch:     "FETCH",
+	OpHello:       "HELLO",
+	OpPing:        "PING",
+	OpGet:         "GET",
+	OpPut:         "PUT",
+	OpDel:         "DEL",
+	OpMGet:        "MGET",
+	OpMPut:        "MPUT",
+	OpIncr:        "INCR",
+	OpDecr:        "DECR",
+	OpSAdd:        "SADD",
+	OpSRem:        "SREM",
+	OpSMembers:    "SMEMBERS",
+	OpExpire:      "EXPIRE",
+	OpTTL:         "TTL",
+	OpStats:       "STATS",
+	OpReplicate:   "REPLICATE",
+	OpFetch:       "FETCH",
+	OpAntiEntropy: "ANTIENTROPY",
+	OpCluster:     "CLUSTER",
+	OpRESP:        "RESP",
 }
 
 // Valid reports whether o is an opcode this codec knows.
