@@ -2,6 +2,7 @@ package antientropy
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"time"
 
@@ -94,6 +95,10 @@ type Stats struct {
 	ObjectsPushed, ObjectsPulled int
 	// Requests counts requests sent, resends included; Retries the resends.
 	Requests, Retries int
+	// Ghosts counts keys one side lacks but its tree shows it held with
+	// the other side's version: evicted from a memory-only replica, and
+	// not transferred (see ghostCands).
+	Ghosts int
 }
 
 type phase uint8
@@ -317,13 +322,32 @@ func mapKey(ns, key []byte) string {
 
 func (e *Exchange) onKeys(now int64, m Message) []Message {
 	leaves := e.inflight.Nodes
+	if len(m.Ghosts) != 0 && len(m.Ghosts) != len(leaves) {
+		return e.fail(fmt.Errorf("%w: %d ghosts for %d leaves", ErrMalformed, len(m.Ghosts), len(leaves)))
+	}
 	e.stats.LeavesCompared += len(leaves)
 	e.stats.Entries += len(m.Entries)
 	local := make(map[string]*localEntry)
+	// ghosts[i] starts as leaf i's hash in this replica's tree; every listed
+	// object is XORed out of it, so what remains is what the tree holds but
+	// the store no longer does (see leafGhosts).
+	ghosts := make([]uint64, len(leaves))
+	for i, l := range leaves {
+		ghosts[i] = e.tree.Node(e.cfg.Shape.Depth, l)
+	}
 	err := e.rep.ListLeaves(leaves, func(ns, key []byte, obj *vclock.Object) error {
+		vd := VersionDigest(*obj)
+		kh := keyHash(ns, key)
+		if i, ok := slices.BinarySearch(leaves, e.cfg.Shape.leafOfHash(kh)); ok {
+			ghosts[i] ^= entryHash(kh, vd)
+		}
+		d := vd
+		if Digest(*obj, e.now) == 0 {
+			d = 0
+		}
 		local[mapKey(ns, key)] = &localEntry{
 			ns: slices.Clone(ns), key: slices.Clone(key),
-			digest: Digest(*obj, e.now), clock: obj.Clock.Clone(),
+			digest: d, clock: obj.Clock.Clone(),
 		}
 		return nil
 	})
@@ -331,10 +355,15 @@ func (e *Exchange) onKeys(now int64, m Message) []Message {
 		return e.fail(fmt.Errorf("antientropy: listing leaves: %w", err))
 	}
 	start := len(e.diffs)
+	// Keys absent on one side are candidates for ghosts of that side: per
+	// leaf, the entry hash they would have there.
+	var pulls, pushes ghostCands
 	remoteSeen := make(map[string]bool, len(m.Entries))
 	for i := range m.Entries {
 		r := &m.Entries[i]
-		if _, ok := slices.BinarySearch(leaves, e.cfg.Shape.LeafOf(r.NS, r.Key)); !ok {
+		kh := keyHash(r.NS, r.Key)
+		li, ok := slices.BinarySearch(leaves, e.cfg.Shape.leafOfHash(kh))
+		if !ok {
 			return e.fail(fmt.Errorf("%w: listed key outside the requested leaves", ErrMalformed))
 		}
 		k := mapKey(r.NS, r.Key)
@@ -353,6 +382,11 @@ func (e *Exchange) onKeys(now int64, m Message) []Message {
 			continue
 		}
 		d := diff{ns: slices.Clone(r.NS), key: slices.Clone(r.Key)}
+		if l == nil {
+			d.pull = true
+			pulls.add(li, entryHash(kh, r.Digest), d)
+			continue
+		}
 		switch lc.Compare(r.Clock) {
 		case vclock.Before:
 			d.pull = true
@@ -367,9 +401,13 @@ func (e *Exchange) onKeys(now int64, m Message) []Message {
 	}
 	for _, l := range local {
 		if !l.seen && l.digest != 0 {
-			e.diffs = append(e.diffs, diff{ns: l.ns, key: l.key, push: true})
+			kh := keyHash(l.ns, l.key)
+			li, _ := slices.BinarySearch(leaves, e.cfg.Shape.leafOfHash(kh))
+			pushes.add(li, entryHash(kh, l.digest), diff{ns: l.ns, key: l.key, push: true})
 		}
 	}
+	e.diffs = pulls.resolve(e.diffs, ghosts, &e.stats)
+	e.diffs = pushes.resolve(e.diffs, m.Ghosts, &e.stats)
 	added := e.diffs[start:]
 	slices.SortFunc(added, func(a, b diff) int { return compareKeys(a.ns, a.key, b.ns, b.key) })
 	e.stats.KeysDiffering += len(added)
@@ -378,6 +416,96 @@ func (e *Exchange) onKeys(now int64, m Message) []Message {
 	}
 	e.phase = phaseObjects
 	return e.sendObjects(now)
+}
+
+// ghostCands are the keys of the compared leaves that one side lacks, with
+// the entry hash each would have in that side's tree had it held the
+// other side's version and lost it.
+//
+// A memory-only replica evicts keys without telling its tree (an eviction
+// is not a change of the data, only of what this cache holds), so its tree
+// keeps matching replicas that still hold them, and exchanges leave them
+// alone. When a leaf differs for another reason, though, the listing of
+// that leaf lacks the evicted keys, which would look like keys to repair.
+// The tree tells them apart: a leaf's ghost — its tree hash XOR the entry
+// hashes of the objects listed — is the XOR of the entries the store lost.
+// Candidates whose hashes XOR to the ghost are those entries: evicted with
+// exactly the version the other side holds, so they are not transferred.
+type ghostCands struct {
+	leaf   []int
+	hash   []uint64
+	diffs  []diff
+	byLeaf map[int][]int
+}
+
+func (g *ghostCands) add(leaf int, h uint64, d diff) {
+	if g.byLeaf == nil {
+		g.byLeaf = map[int][]int{}
+	}
+	g.byLeaf[leaf] = append(g.byLeaf[leaf], len(g.diffs))
+	g.leaf = append(g.leaf, leaf)
+	g.hash = append(g.hash, h)
+	g.diffs = append(g.diffs, d)
+}
+
+// resolve appends to dst the candidates that the ghosts (one per leaf;
+// nil means none) do not explain, and counts the others in st.Ghosts.
+func (g *ghostCands) resolve(dst []diff, ghosts []uint64, st *Stats) []diff {
+	skip := make([]bool, len(g.diffs))
+	for leaf, idx := range g.byLeaf {
+		if leaf >= len(ghosts) || ghosts[leaf] == 0 {
+			continue
+		}
+		hs := make([]uint64, len(idx))
+		for i, j := range idx {
+			hs[i] = g.hash[j]
+		}
+		if mask, ok := explain(hs, ghosts[leaf]); ok {
+			for i, j := range idx {
+				if i < 64 && mask&(1<<i) != 0 {
+					skip[j] = true
+					st.Ghosts++
+				}
+			}
+		}
+	}
+	for j, d := range g.diffs {
+		if !skip[j] {
+			dst = append(dst, d)
+		}
+	}
+	return dst
+}
+
+// explain returns a set of cands (bit i for cands[i]; only the first 64 are
+// considered) whose XOR is target, by Gaussian elimination over GF(2)^64;
+// ok is false when no such set exists. Entry hashes are 64-bit random
+// values, so among fewer than 64 of them the set is unique with
+// overwhelming probability.
+func explain(cands []uint64, target uint64) (mask uint64, ok bool) {
+	var basis, combo [64]uint64
+	for j := range min(len(cands), 64) {
+		v, c := cands[j], uint64(1)<<j
+		for v != 0 {
+			p := 63 - bits.LeadingZeros64(v)
+			if basis[p] == 0 {
+				basis[p], combo[p] = v, c
+				break
+			}
+			v ^= basis[p]
+			c ^= combo[p]
+		}
+	}
+	v := target
+	for v != 0 {
+		p := 63 - bits.LeadingZeros64(v)
+		if basis[p] == 0 {
+			return 0, false
+		}
+		v ^= basis[p]
+		mask ^= combo[p]
+	}
+	return mask, true
 }
 
 func (e *Exchange) sendObjects(now int64) []Message {
@@ -498,7 +626,15 @@ func (r *Responder) Step(m Message) ([]Message, error) {
 		if !ascending(m.Nodes, s, s.Depth) {
 			return abort(fmt.Errorf("%w: bad leaves request", ErrMalformed))
 		}
+		ghosts := make([]uint64, len(m.Nodes))
+		for i, l := range m.Nodes {
+			ghosts[i] = r.tree.Node(s.Depth, l)
+		}
 		err := r.rep.ListLeaves(m.Nodes, func(ns, key []byte, obj *vclock.Object) error {
+			kh := keyHash(ns, key)
+			if i, ok := slices.BinarySearch(m.Nodes, s.leafOfHash(kh)); ok {
+				ghosts[i] ^= entryHash(kh, VersionDigest(*obj))
+			}
 			d := Digest(*obj, m.Now)
 			if d == 0 && len(obj.Clock) == 0 {
 				return nil
@@ -513,6 +649,9 @@ func (r *Responder) Step(m Message) ([]Message, error) {
 		})
 		if err != nil {
 			return abort(fmt.Errorf("antientropy: listing leaves: %w", err))
+		}
+		if slices.ContainsFunc(ghosts, func(g uint64) bool { return g != 0 }) {
+			resp.Ghosts = ghosts
 		}
 		slices.SortFunc(resp.Entries, func(a, b KeyClock) int { return compareKeys(a.NS, a.Key, b.NS, b.Key) })
 	case MsgObjectsReq:

@@ -106,9 +106,15 @@ type Message struct {
 	Keys    []KeyRef
 	Objects []KeyObject
 	Error   string
+	// Ghosts (MsgKeysResp) holds, for each requested leaf in order, the XOR
+	// of the entry hashes the responder's tree holds for the leaf but its
+	// listing did not explain: keys evicted from a memory-only replica
+	// (see Exchange). Empty when every leaf is explained.
+	Ghosts []uint64
 }
 
-// messageFields is the number of fields of an encoded message.
+// messageFields is the number of fields of an encoded message without
+// Ghosts; a message with Ghosts has one more.
 const messageFields = 14
 
 // AppendMsgpack appends m's deterministic encoding: the MessagePack array
@@ -116,9 +122,14 @@ const messageFields = 14
 // hashes, [[ns, key, digest, clock]...], [[ns, key]...],
 // [[ns, key, object]...], error] where hashes is one binary string of 8-byte
 // big-endian hashes, clock is as vclock.VV.AppendMsgpack and object as
-// vclock.Object.AppendMsgpack.
+// vclock.Object.AppendMsgpack; a message with Ghosts appends a 15th field,
+// ghosts, encoded like hashes.
 func (m *Message) AppendMsgpack(b []byte) []byte {
-	b = msgp.AppendArrayHeader(b, messageFields)
+	if len(m.Ghosts) > 0 {
+		b = msgp.AppendArrayHeader(b, messageFields+1)
+	} else {
+		b = msgp.AppendArrayHeader(b, messageFields)
+	}
 	b = msgp.AppendUint(b, uint64(m.Type))
 	b = msgp.AppendUint(b, m.Session)
 	b = msgp.AppendUint(b, uint64(m.Partition))
@@ -133,11 +144,7 @@ func (m *Message) AppendMsgpack(b []byte) []byte {
 	for _, n := range m.Nodes {
 		b = msgp.AppendUint(b, uint64(n))
 	}
-	hb := make([]byte, 0, 8*len(m.Hashes))
-	for _, h := range m.Hashes {
-		hb = binary.BigEndian.AppendUint64(hb, h)
-	}
-	b = msgp.AppendBytes(b, hb)
+	b = msgp.AppendBytes(b, appendHashes(make([]byte, 0, 8*len(m.Hashes)), m.Hashes))
 	b = msgp.AppendArrayHeader(b, len(m.Entries))
 	for i := range m.Entries {
 		e := &m.Entries[i]
@@ -161,7 +168,36 @@ func (m *Message) AppendMsgpack(b []byte) []byte {
 		b = msgp.AppendBytes(b, o.Key)
 		b = o.Object.AppendMsgpack(b)
 	}
-	return msgp.AppendString(b, m.Error)
+	b = msgp.AppendString(b, m.Error)
+	if len(m.Ghosts) > 0 {
+		b = msgp.AppendBytes(b, appendHashes(nil, m.Ghosts))
+	}
+	return b
+}
+
+func appendHashes(b []byte, hs []uint64) []byte {
+	for _, h := range hs {
+		b = binary.BigEndian.AppendUint64(b, h)
+	}
+	return b
+}
+
+func readHashes(r *msgp.Reader, what string) ([]uint64, error) {
+	hb, err := r.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(hb)%8 != 0 {
+		return nil, fmt.Errorf("%s: length %d not a multiple of 8", what, len(hb))
+	}
+	if len(hb) == 0 {
+		return nil, nil
+	}
+	hs := make([]uint64, len(hb)/8)
+	for i := range hs {
+		hs[i] = binary.BigEndian.Uint64(hb[8*i:])
+	}
+	return hs, nil
 }
 
 // Size returns the length of m's encoding.
@@ -257,18 +293,8 @@ func readMessage(r *msgp.Reader, m *Message) error {
 			m.Nodes[i] = uint32(v)
 		}
 	}
-	hb, err := r.Bytes()
-	if err != nil {
-		return fmt.Errorf("hashes: %w", err)
-	}
-	if len(hb)%8 != 0 {
-		return fmt.Errorf("hashes: length %d not a multiple of 8", len(hb))
-	}
-	if len(hb) > 0 {
-		m.Hashes = make([]uint64, len(hb)/8)
-		for i := range m.Hashes {
-			m.Hashes[i] = binary.BigEndian.Uint64(hb[8*i:])
-		}
+	if m.Hashes, err = readHashes(r, "hashes"); err != nil {
+		return err
 	}
 	if k, err = r.ArrayHeader(); err != nil {
 		return fmt.Errorf("entries: %w", err)
@@ -324,7 +350,13 @@ func readMessage(r *msgp.Reader, m *Message) error {
 	if m.Error, err = r.String(); err != nil {
 		return fmt.Errorf("error: %w", err)
 	}
-	return skip(r, n-messageFields)
+	if n == messageFields {
+		return nil
+	}
+	if m.Ghosts, err = readHashes(r, "ghosts"); err != nil {
+		return err
+	}
+	return skip(r, n-messageFields-1)
 }
 
 func readEntry(r *msgp.Reader, e *KeyClock) error {

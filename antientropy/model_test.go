@@ -159,3 +159,11 @@ func exchange(tb tester, cfg antientropy.Config, a, b antientropy.Replica, ta, t
 	}
 	return ex.Stats(), w
 }
+
+// evict drops (ns, key) from the replica without telling its tree, as a
+// memory-only store's memory tier does when it makes room.
+func (m *model) evict(ns, key []byte) {
+	k := mkey(ns, key)
+	delete(m.objs, k)
+	delete(m.byLeaf[m.shape.LeafOf(ns, key)], k)
+}

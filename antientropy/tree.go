@@ -79,7 +79,7 @@ func (s Shape) Validate() error {
 }
 
 // keySeed starts the key hash so that it is independent of
-// storage.PartitionOf (which hashes len(ns), ns, key): every key of a
+// storage.PartitionOf (which hashes the key alone): every key of a
 // partition shares its partition hash modulo the partition count, and must
 // still spread over all leaves.
 const keySeed = 0xae

@@ -58,10 +58,26 @@ type Config struct {
 	// Tuning overrides memberlist's timers; zero fields keep the values of
 	// memberlist.DefaultLocalConfig. Tests shorten them.
 	Tuning Tuning
+	// WrapTransport, when set, wraps the transport memberlist sends and
+	// receives through (a memberlist.NetTransport bound to BindAddr): a
+	// seam for tests that inject network faults (internal/clustertest).
+	// The wrapper's Shutdown must shut the inner transport down.
+	WrapTransport func(inner memberlist.Transport) memberlist.Transport
+	// Profile picks the base of memberlist's timers: ProfileLocal (the
+	// default, memberlist.DefaultLocalConfig: loopback or one rack) or
+	// ProfileLAN (memberlist.DefaultLANConfig: slower probes and syncs,
+	// more tolerant of a busy network). Tuning overrides single timers.
+	Profile string
 }
 
+// Gossip timing profiles (Config.Profile).
+const (
+	ProfileLocal = "local"
+	ProfileLAN   = "lan"
+)
+
 // Tuning holds the failure-detector and gossip timers. Zero means the
-// default of memberlist.DefaultLocalConfig (in parentheses).
+// profile's value (ProfileLocal's in parentheses).
 type Tuning struct {
 	ProbeInterval    time.Duration // (1s) between failure probes
 	ProbeTimeout     time.Duration // (200ms) to wait for a probe's ack
@@ -100,6 +116,11 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(j); err != nil {
 			return fmt.Errorf("%w: Join address %q: %v", ErrConfig, j, err)
 		}
+	}
+	switch c.Profile {
+	case "", ProfileLocal, ProfileLAN:
+	default:
+		return fmt.Errorf("%w: Profile %q: want %q or %q", ErrConfig, c.Profile, ProfileLocal, ProfileLAN)
 	}
 	if c.Partitions < 1 || c.Partitions > maxPartitions {
 		return fmt.Errorf("%w: Partitions %d not in [1, %d]", ErrConfig, c.Partitions, maxPartitions)

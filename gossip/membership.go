@@ -58,6 +58,9 @@ type Member struct {
 	State      State
 	Since      time.Time // when this node learned State
 	Local      bool      // this is the local node
+	// Leaving is set while an alive node hands its partitions off before
+	// leaving (PrepareLeave): it still answers, but no ring includes it.
+	Leaving bool
 }
 
 const defaultDeadRetention = time.Hour
@@ -142,6 +145,9 @@ func Open(ctx context.Context, cfg Config) (*Membership, error) {
 func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 	cfg := &m.cfg
 	mc := memberlist.DefaultLocalConfig()
+	if cfg.Profile == ProfileLAN {
+		mc = memberlist.DefaultLANConfig()
+	}
 	mc.Name = m.name
 	bind, _ := parseIPPort(cfg.BindAddr) // validated
 	mc.BindAddr, mc.BindPort = bind.Addr().String(), int(bind.Port())
@@ -168,6 +174,15 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 	setDur(&mc.TCPTimeout, t.TCPTimeout)
 	if t.SuspicionMult > 0 {
 		mc.SuspicionMult = t.SuspicionMult
+	}
+	if cfg.WrapTransport != nil {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: log.New(logWriter{m.log}, "", 0),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gossip: listening on %s: %w", cfg.BindAddr, err)
+		}
+		mc.Transport = cfg.WrapTransport(nt)
 	}
 	d := &delegate{m}
 	mc.Delegate, mc.Events, mc.Merge, mc.Alive = d, d, d, d
@@ -240,11 +255,17 @@ func joinCause(err error) string {
 // run rebuilds the ring whenever membership changes.
 func (m *Membership) run() {
 	defer m.wg.Done()
+	// Dead and left members are forgotten after DeadRetention even when
+	// nothing else happens: look again a few times per retention period.
+	t := time.NewTicker(min(max(m.DeadRetention()/4, 10*time.Millisecond), time.Minute))
+	defer t.Stop()
 	for {
 		select {
 		case <-m.stop:
 			return
 		case <-m.dirty:
+			m.rebuild()
+		case <-t.C:
 			m.rebuild()
 		}
 	}
@@ -261,8 +282,9 @@ func (m *Membership) rebuild() {
 	var ids []vclock.NodeID
 	for name, mem := range m.members {
 		switch {
-		case mem.State == StateAlive:
+		case mem.State == StateAlive && !mem.Leaving:
 			ids = append(ids, mem.ID)
+		case mem.State == StateAlive:
 		case now.Sub(mem.Since) > retention:
 			delete(m.members, name)
 		}
@@ -293,6 +315,11 @@ func (m *Membership) markDirty() {
 func (m *Membership) setMeta(nm nodeMeta) {
 	b := nm.appendTo(nil)
 	m.meta.Store(&b)
+}
+
+// DeadRetention is how long Members keeps reporting a dead or left node.
+func (m *Membership) DeadRetention() time.Duration {
+	return cmp.Or(m.cfg.Tuning.DeadRetention, defaultDeadRetention)
 }
 
 // Ring returns the current ring. It never blocks and never returns nil.
@@ -363,6 +390,34 @@ func (m *Membership) SetMeta(ctx context.Context, meta Meta) error {
 	m.setMeta(nm)
 	if err := m.ml.UpdateNode(timeoutOf(ctx)); err != nil {
 		return fmt.Errorf("gossip: updating metadata: %w", err)
+	}
+	return nil
+}
+
+// PrepareLeave announces that this node is about to leave: every node,
+// this one included, takes it out of its ring at once while it still
+// gossips and serves, so that it can hand its partitions off to their next
+// owners before Leave. It waits (up to ctx's deadline, 5s without one) for
+// the announcement to be gossiped.
+func (m *Membership) PrepareLeave(ctx context.Context) error {
+	m.mu.Lock()
+	closed := m.closed
+	if mem := m.members[m.name]; mem != nil {
+		mem.Leaving = true
+	}
+	m.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	var nm nodeMeta
+	if p := m.meta.Load(); p != nil {
+		nm, _ = decodeNodeMeta(*p)
+	}
+	nm.Leaving = true
+	m.setMeta(nm)
+	m.rebuild()
+	if err := m.ml.UpdateNode(timeoutOf(ctx)); err != nil {
+		return fmt.Errorf("gossip: announcing leave: %w", err)
 	}
 	return nil
 }
@@ -539,10 +594,11 @@ func (d *delegate) update(n *memberlist.Node, state State) {
 		Partitions: int(nm.Partitions),
 		State:      state,
 		Local:      n.Name == m.name,
+		Leaving:    nm.Leaving,
 	}
 	m.mu.Lock()
 	old, ok := m.members[n.Name]
-	if ok && old.State == state {
+	if ok && old.State == state && old.Leaving == mem.Leaving {
 		mem.Since = old.Since
 	} else {
 		mem.Since = time.Now()

@@ -264,6 +264,11 @@ func TestLeaveRemovesNode(t *testing.T) {
 	waitFor(t, 10*time.Second, "the leaver out of the rings", func() bool {
 		return ringIs(ms[0], all[:2]) && ringIs(ms[1], all[:2])
 	})
+	// The leaving announcement takes it out of the rings first (as
+	// PrepareLeave does); the departure itself follows.
+	waitFor(t, 10*time.Second, "the leaver left", func() bool {
+		return stateOf(ms[0], all[2]) != gossip.StateAlive && stateOf(ms[1], all[2]) != gossip.StateAlive
+	})
 	for i, m := range ms[:2] {
 		if s := stateOf(m, all[2]); s != gossip.StateLeft {
 			t.Errorf("node %d sees the leaver as %v, want left", i, s)

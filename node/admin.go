@@ -16,8 +16,8 @@ import (
 
 // AdminServer serves a node's operational HTTP endpoints: /healthz
 // (process alive), /readyz (serving and storage writable), /metrics
-// (Prometheus), /v1/node, /v1/cluster (404 for a single node) and
-// /debug/pprof. It uses its own ServeMux, never
+// (Prometheus), /v1/node, /v1/cluster and /v1/antientropy (404 for a
+// single node) and /debug/pprof. It uses its own ServeMux, never
 // http.DefaultServeMux.
 type AdminServer struct {
 	srv       *http.Server
@@ -45,6 +45,7 @@ func StartAdmin(n *Node, addr string) (*AdminServer, error) {
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"node_id":     n.ID().String(),
 			"listen":      n.Addr(),
+			"resp_listen": n.RESPAddr(),
 			"version":     n.cfg.Version,
 			"persistence": n.store.Config().Persistence.String(),
 			"namespaces":  n.Namespaces(),
@@ -56,6 +57,16 @@ func StartAdmin(n *Node, addr string) (*AdminServer, error) {
 		if !ok {
 			w.WriteHeader(http.StatusNotFound)
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": "not in cluster mode (start with --cluster, --join or --cluster-key)"})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(info)
+	})
+	mux.HandleFunc("GET /v1/antientropy", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		info, ok := n.AntiEntropyInfo()
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "not in cluster mode: anti-entropy runs between replicas"})
 			return
 		}
 		_ = json.NewEncoder(w).Encode(info)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,9 +30,10 @@ import (
 // resulting object to the other replicas, waiting for W-1 of them and
 // queueing the rest; R>1 GETs (merge of R replicas' objects, read repair);
 // hinted handoff (a replication that fails or cannot be queued becomes a
-// hint in the store, delivered when the replica is alive again). Not yet:
-// rebalancing when owners change, and MGET/MPUT routing (they act on the
-// addressed node's store only).
+// hint in the store, delivered when the replica is alive again);
+// rebalancing when owners change, with a handoff before a graceful leave
+// (rebalance.go). Not yet: MGET/MPUT routing (they act on the addressed
+// node's store only).
 type ClusterConfig struct {
 	// Gossip configures membership. NodeID is set from the store's node ID,
 	// Meta.ClientAddr and Meta.PeerAddr from the node's listen address,
@@ -59,6 +61,36 @@ type ClusterConfig struct {
 	HintInterval time.Duration
 	// JoinTimeout bounds joining the cluster in Open; 0 means 10s.
 	JoinTimeout time.Duration
+	// AntiEntropy configures the Merkle-tree repair of replicas
+	// (antientropy.go).
+	AntiEntropy AntiEntropyConfig
+	// NoReadRepair turns read repair off: R>1 GETs still merge the
+	// replicas' answers but repair none of them. NoHintedHandoff turns
+	// hinted handoff off: a replication that fails, or is meant for a
+	// replica that is down, is dropped (counted) instead of kept as a
+	// hint, and hints already held are not delivered. Both exist so that
+	// anti-entropy can be tested alone.
+	NoReadRepair    bool
+	NoHintedHandoff bool
+	// LeaveTimeout bounds the handoff of a graceful leave (Close): the
+	// node leaves every ring, streams its partitions to their owners and
+	// waits for their acknowledgements for up to this long before it
+	// leaves anyway. 0 means 30s; negative leaves at once (no handoff).
+	LeaveTimeout time.Duration
+	// RebalanceWorkers bounds the partitions transferred at once when
+	// owners change; 0 means 2. RebalanceBatch is how many objects of a
+	// partition are in flight to each new owner at once; 0 means 64.
+	RebalanceWorkers int
+	RebalanceBatch   int
+	// FillWindow is how long after this node becomes an owner of a
+	// partition (or joins) a GET that misses locally also reads another
+	// owner, while the old owners stream the partition in; 0 means 1m.
+	FillWindow time.Duration
+	// PeerDialer, when set, opens the connections to peers (forwarding,
+	// replication, fetches, hints) instead of a net.Dialer: a seam for
+	// tests that inject network faults (internal/clustertest). Gossip has
+	// its own, Gossip.WrapTransport.
+	PeerDialer func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (c *ClusterConfig) validate(listen string) error {
@@ -73,10 +105,30 @@ func (c *ClusterConfig) validate(listen string) error {
 		return fmt.Errorf("%w: Cluster: timeouts must not be negative", ErrInvalidConfig)
 	case c.MaxHints < 0, c.HintInterval < 0:
 		return fmt.Errorf("%w: Cluster: MaxHints and HintInterval must not be negative", ErrInvalidConfig)
+	case c.RebalanceWorkers < 0, c.RebalanceBatch < 0, c.FillWindow < 0:
+		return fmt.Errorf("%w: Cluster: RebalanceWorkers, RebalanceBatch and FillWindow must not be negative", ErrInvalidConfig)
 	case c.ReplicationQueue < 0:
 		return fmt.Errorf("%w: Cluster: ReplicationQueue %d must not be negative", ErrInvalidConfig, c.ReplicationQueue)
 	}
+	if err := c.AntiEntropy.validate(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// clusterWorkers is the fewest workers a cluster node's servers run:
+// their requests wait on the network (forwarding, synchronous replication,
+// R>1 reads), so the CPU count that sizes a single node's pool would bound
+// a node to a few requests in flight to its peers.
+const clusterWorkers = 64
+
+// workers is the worker count of a server configured with n (0: its
+// default): at least clusterWorkers in a cluster.
+func (n *Node) workers(configured int) int {
+	if n.cfg.Cluster == nil {
+		return configured
+	}
+	return max(configured, clusterWorkers)
 }
 
 // PeerSecret is the password peers send in HELLO to authenticate as members
@@ -113,12 +165,19 @@ type cluster struct {
 	hinted     atomic.Uint64 // replications kept as hints
 	delivered  atomic.Uint64 // hints delivered (and deleted)
 	repaired   atomic.Uint64 // read repairs sent or applied
+	coalesced  atomic.Uint64 // background replications folded into one already queued
+
+	forgotten      forgottenHints // guarded by mu; see cluster_hints.go
+	hintsForgotten atomic.Uint64  // hints dropped: their target was forgotten
 }
 
 // peer is the transport to one other node.
 type peer struct {
 	id    vclock.NodeID
 	queue chan replication
+
+	pmu     sync.Mutex          // guards pending
+	pending map[string]refState // keys queued or being sent by reference (obj nil)
 
 	mu   sync.Mutex // guards cl, addr and dead; held while dialling
 	cl   *client.Client
@@ -144,6 +203,7 @@ func newCluster(n *Node, cfg ClusterConfig) *cluster {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	n.store.SetMaxHints(cfg.MaxHints)
+	n.rebalance.c = c // before serving: requests read it (rebalance.go)
 	return c
 }
 
@@ -180,6 +240,11 @@ func (c *cluster) open() error {
 	changes, unsubscribe := m.Subscribe()
 	c.wg.Add(1)
 	go c.handoff(changes, unsubscribe)
+	// Rebalancing (rebalance.go) starts once the node is a member.
+	c.n.rebalance.plan(m.Ring(), c.n.ID()) // marks what this node must fill
+	changes, unsubscribe = m.Subscribe()
+	c.wg.Add(1)
+	go c.n.rebalance.run(changes, unsubscribe)
 	return nil
 }
 
@@ -189,6 +254,8 @@ func (c *cluster) leave(ctx context.Context) error {
 	if m == nil {
 		return nil
 	}
+	// Hand the partitions off first (bounded by LeaveTimeout).
+	c.n.rebalance.handOff(ctx)
 	if err := m.Leave(ctx); err != nil && !errors.Is(err, gossip.ErrClosed) {
 		return err
 	}
@@ -255,7 +322,9 @@ func (c *cluster) downOwners(ns, key []byte) []vclock.NodeID {
 		nr = &nominalRing{live: live, alive: make(map[vclock.NodeID]bool, len(members))}
 		for _, mem := range members {
 			all = append(all, mem.ID)
-			if mem.State == gossip.StateAlive {
+			// A member handing its partitions off before it leaves
+			// (rebalance.go) is out of the ring: hinted like a left one.
+			if mem.State == gossip.StateAlive && !mem.Leaving {
 				nr.alive[mem.ID] = true
 			}
 		}
@@ -291,10 +360,12 @@ func (c *cluster) peer(id vclock.NodeID) *peer {
 	}
 	p := c.peers[id]
 	if p == nil {
-		p = &peer{id: id, queue: make(chan replication, c.queueLen)}
+		p = &peer{id: id, queue: make(chan replication, c.queueLen), pending: map[string]refState{}}
 		c.peers[id] = p
-		c.wg.Add(1)
-		go c.drain(p)
+		for range replicationStreams {
+			c.wg.Add(1)
+			go c.drain(p)
+		}
 	}
 	return p
 }
@@ -337,6 +408,7 @@ func (c *cluster) client(ctx context.Context, id vclock.NodeID) (*client.Client,
 	cfg.RequestTimeout = c.timeout
 	cfg.DialTimeout = c.timeout
 	cfg.Logger = c.n.log
+	cfg.Dialer = c.cfg.PeerDialer
 	cl, err := client.New(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("node: connecting to peer %v at %s: %w", id, addr, err)
@@ -346,6 +418,8 @@ func (c *cluster) client(ctx context.Context, id vclock.NodeID) (*client.Client,
 }
 
 // liveAddr returns the client address of id when it is alive, else "".
+// A member that is leaving (rebalance.go) owns nothing and is not sent
+// hints or replications.
 func (c *cluster) liveAddr(id vclock.NodeID) string {
 	m := c.gossip.Load()
 	if m == nil {
@@ -353,7 +427,7 @@ func (c *cluster) liveAddr(id vclock.NodeID) string {
 	}
 	addr := ""
 	for _, mem := range m.Members() {
-		if mem.ID == id && mem.State == gossip.StateAlive {
+		if mem.ID == id && mem.State == gossip.StateAlive && !mem.Leaving {
 			addr = mem.Meta.ClientAddr
 		}
 	}
@@ -381,21 +455,122 @@ func (c *cluster) send(ctx context.Context, id vclock.NodeID, r replication) err
 
 // enqueue hands r to id's queue; when the queue is full (or the node is
 // closing) r becomes a hint.
+//
+// A replication by reference (obj nil: "send the key's current object") is
+// queued once per key, and one key is sent to a replica at most once at a
+// time: while one is waiting, further writes of the key add nothing, since
+// the object read when it is sent includes them; while one is being sent,
+// they make it go once more when that send is done. A burst of writes to
+// one key then costs a transfer or two per replica instead of one per
+// write — what keeps a large, hot object (a set grown by SADD) replicable.
 func (c *cluster) enqueue(id vclock.NodeID, r replication) {
 	p := c.peer(id)
 	if p == nil {
 		c.hint(id, r)
 		return
 	}
+	if r.obj == nil {
+		p.pmu.Lock()
+		st := p.pending[refOf(r)]
+		switch st {
+		case 0:
+			p.pending[refOf(r)] = refQueued
+		case refSending:
+			p.pending[refOf(r)] = refSendAgain
+		}
+		p.pmu.Unlock()
+		if st != 0 {
+			c.coalesced.Add(1)
+			return
+		}
+	}
+	c.push(p, r)
+}
+
+// push hands r to p's queue; when the queue is full (or the node is
+// closing) r becomes a hint.
+func (c *cluster) push(p *peer, r replication) {
 	select {
 	case p.queue <- r:
 	default:
-		c.hint(id, r)
+		if r.obj == nil {
+			p.pmu.Lock()
+			delete(p.pending, refOf(r))
+			p.pmu.Unlock()
+		}
+		c.hint(p.id, r)
 	}
+}
+
+// refState is where a replication by reference is (peer.pending).
+type refState uint8
+
+const (
+	refQueued    refState = iota + 1 // in the queue
+	refSending                       // read and being sent
+	refSendAgain                     // being sent, and written since: send again after
+)
+
+// refOf is the pending-map key of a replication by reference.
+func refOf(r replication) string { return string(r.ns) + "\x00" + string(r.key) }
+
+// sendRef sends a replication by reference: it reads the object, sends it
+// (a hint when that fails), and queues the key again if it was written
+// while being sent.
+func (c *cluster) sendRef(p *peer, r replication) {
+	ref := refOf(r)
+	p.pmu.Lock()
+	p.pending[ref] = refSending
+	p.pmu.Unlock()
+	if r, ok := c.resolve(r); ok {
+		if err := c.send(c.ctx, p.id, r); err != nil {
+			c.hint(p.id, r)
+		}
+	}
+	p.pmu.Lock()
+	again := p.pending[ref] == refSendAgain
+	if again {
+		p.pending[ref] = refQueued
+	} else {
+		delete(p.pending, ref)
+	}
+	p.pmu.Unlock()
+	if again {
+		c.push(p, r)
+	}
+}
+
+// resolve reads the current object of a replication by reference; ok is
+// false when the store holds none (any more), so there is nothing to send.
+func (c *cluster) resolve(r replication) (replication, bool) {
+	if r.obj != nil {
+		return r, true
+	}
+	var o vclock.Object
+	found, err := c.n.store.Get(r.ns, r.key, &o)
+	if err != nil {
+		c.n.log.Warn("replication: reading the object failed", "ns", string(r.ns), "err", err)
+		return r, false
+	}
+	// Get reports an object whose siblings all expired as not found but
+	// decodes it: it still carries what the replicas must learn.
+	if !found && o.IsZero() {
+		return r, false
+	}
+	r.obj = o.AppendMsgpack(nil)
+	return r, true
 }
 
 // hint keeps r in the store for delivery to id when it is alive again.
 func (c *cluster) hint(id vclock.NodeID, r replication) {
+	if c.cfg.NoHintedHandoff {
+		c.dropped.Add(1)
+		return
+	}
+	r, ok := c.resolve(r)
+	if !ok {
+		return
+	}
 	if err := c.n.store.PutHint(id, r.ns, r.key, r.obj); err != nil {
 		c.dropped.Add(1)
 		c.n.log.Warn("replication dropped: no hint kept", "peer", id, "err", err, "dropped_total", c.dropped.Load())
@@ -431,10 +606,14 @@ var errStop = errors.New("stop")
 // deliverHints sends every hint held for a live replica, deleting each one
 // the replica acknowledged. A replica that fails is tried again later.
 func (c *cluster) deliverHints() {
+	if c.cfg.NoHintedHandoff {
+		return
+	}
 	targets, err := c.n.store.HintTargets()
 	if err != nil {
 		return
 	}
+	targets = c.dropForgottenHints(targets)
 	self := c.n.ID()
 	for _, id := range targets {
 		if id == self || c.liveAddr(id) == "" || c.ctx.Err() != nil {
@@ -458,6 +637,12 @@ func (c *cluster) deliverHints() {
 	}
 }
 
+// replicationStreams is how many replications to one peer are in flight
+// at once: the peer client pipelines them on its connections, so the
+// background rate is not bounded by one round trip per object. Order does
+// not matter: a replica merges (vclock.Join), which is commutative.
+const replicationStreams = 8
+
 // drain delivers p's queued replications until close.
 func (c *cluster) drain(p *peer) {
 	defer c.wg.Done()
@@ -466,6 +651,10 @@ func (c *cluster) drain(p *peer) {
 		case <-c.ctx.Done():
 			return
 		case r := <-p.queue:
+			if r.obj == nil {
+				c.sendRef(p, r)
+				continue
+			}
 			if err := c.send(c.ctx, p.id, r); err != nil {
 				c.hint(p.id, r)
 			}
@@ -481,6 +670,24 @@ var errWNotReached = errors.New("node: write not acknowledged by w replicas")
 // owners other than this node: it waits until need of them acknowledged
 // (trying further ones when one fails) and queues the rest.
 func (c *cluster) replicate(ctx context.Context, ns, key []byte, obj vclock.Object, owners []vclock.NodeID, need int) error {
+	if need == 0 {
+		// W=1: the other replicas, and the hints for those that are down,
+		// get the object in the background, by reference (see enqueue):
+		// nothing is encoded here, and obj is not used.
+		self := c.n.ID()
+		ref := replication{ns: slices.Clone(nsName(ns)), key: slices.Clone(key)}
+		for _, id := range c.downOwners(ns, key) {
+			if id != self {
+				c.hint(id, ref)
+			}
+		}
+		for _, id := range owners {
+			if id != self {
+				c.enqueue(id, ref)
+			}
+		}
+		return nil
+	}
 	self := c.n.ID()
 	others := make([]vclock.NodeID, 0, len(owners))
 	for _, id := range owners {
@@ -621,35 +828,25 @@ func (c *cluster) forward(ctx context.Context, f netproto.Frame, owners []vclock
 	if err := req.DecodeBody(f.Body); err != nil {
 		return netproto.AppendError(dst, op, id, netproto.CodeMalformed, err.Error()), netproto.CodeMalformed
 	}
-	var lastErr error
-	for _, owner := range owners {
-		if owner == c.n.ID() {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, c.timeout)
-		resp := netproto.NewResponse(op)
-		cl, err := c.client(cctx, owner)
-		if err == nil {
-			err = cl.Do(cctx, op, req, resp)
-		}
-		cancel()
+	res := netproto.NewResponse(op)
+	// This node is not among owners: call never answers "here".
+	_, err := c.call(ctx, owners, op, !readOnly(op), req, res)
+	if err != nil {
 		var se *client.ServerError
-		switch {
-		case err == nil:
-			c.forwarded.Add(1)
-			return netproto.AppendResponse(dst, op, id, resp), netproto.CodeOK
-		case errors.As(err, &se):
-			c.forwarded.Add(1)
-			return netproto.AppendError(dst, op, id, se.Code, se.Message), se.Code
+		code := netproto.CodeBusy
+		if errors.As(err, &se) {
+			code = se.Code
+			err = errors.New(se.Message)
 		}
-		lastErr = err
-		c.n.log.Warn("forwarding failed", "op", op.String(), "peer", owner, "err", err)
-		if ctx.Err() != nil {
-			break
-		}
+		return netproto.AppendError(dst, op, id, code, err.Error()), code
 	}
-	msg := fmt.Sprintf("no replica of the key answered: %v", lastErr)
-	return netproto.AppendError(dst, op, id, netproto.CodeBusy, msg), netproto.CodeBusy
+	return netproto.AppendResponse(dst, op, id, res), netproto.CodeOK
+}
+
+// readOnly reports whether a routed operation changes nothing, so that it
+// may be sent to another replica after an unanswered try.
+func readOnly(op netproto.Opcode) bool {
+	return op == netproto.OpGet || op == netproto.OpTTL || op == netproto.OpSMembers
 }
 
 // fetch returns replica id's object of (ns, key), the zero Object when it
@@ -745,7 +942,7 @@ func (c *cluster) readR(ctx context.Context, s merge.Strategy, ns, key []byte, o
 	for _, a := range answers {
 		merged = s.Merge(merged, a.obj)
 	}
-	if merged.IsZero() {
+	if merged.IsZero() || c.cfg.NoReadRepair {
 		return merged, nil
 	}
 	var enc []byte
@@ -846,6 +1043,12 @@ type ClusterStats struct {
 	HintsPending   int
 	HintsDelivered uint64
 	HintsDropped   uint64
+	// Coalesced counts background replications folded into one already
+	// queued for the same key and replica.
+	Coalesced uint64
+	// HintsForgotten counts hints dropped because their target left the
+	// cluster's memory (gossip's DeadRetention) without coming back.
+	HintsForgotten uint64
 	// ReadRepairs counts stale replicas repaired by R>1 reads.
 	ReadRepairs uint64
 }
@@ -861,6 +1064,7 @@ func (n *Node) ClusterStats() ClusterStats {
 	return ClusterStats{
 		Forwarded: c.forwarded.Load(), Replicated: c.replicated.Load(), Dropped: c.dropped.Load(),
 		HintsStored: c.hinted.Load(), HintsPending: hs.Stored, HintsDelivered: c.delivered.Load(), HintsDropped: hs.Dropped,
+		HintsForgotten: c.hintsForgotten.Load(), Coalesced: c.coalesced.Load(),
 		ReadRepairs: c.repaired.Load(),
 	}
 }

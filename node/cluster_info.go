@@ -17,6 +17,8 @@ type ClusterInfo struct {
 	Partitions int             `json:"partitions"` // the cluster's fixed partition count
 	Replicas   int             `json:"replicas"`   // N
 	Members    []ClusterMember `json:"members"`    // sorted by name
+	// Rebalance is the state of this node's partition transfers.
+	Rebalance RebalanceStats `json:"rebalance"`
 }
 
 // ClusterMember is one member in ClusterInfo. Partition counts come from
@@ -24,7 +26,7 @@ type ClusterInfo struct {
 type ClusterMember struct {
 	ID              string `json:"id"`
 	Name            string `json:"name"`
-	State           string `json:"state"` // alive, dead or left
+	State           string `json:"state"` // alive, leaving, dead or left
 	Local           bool   `json:"local,omitempty"`
 	GossipAddr      string `json:"gossip_addr"`
 	ClientAddr      string `json:"client_addr"`
@@ -51,6 +53,7 @@ func (n *Node) ClusterInfo() (info ClusterInfo, ok bool) {
 		GossipAddr: m.Addr(),
 		Partitions: r.Partitions(),
 		Replicas:   r.Replicas(),
+		Rebalance:  n.RebalanceStats(),
 	}
 	primary := map[vclock.NodeID]int{}
 	owned := map[vclock.NodeID]int{}
@@ -63,10 +66,14 @@ func (n *Node) ClusterInfo() (info ClusterInfo, ok bool) {
 		}
 	}
 	for _, mem := range m.Members() {
+		state := mem.State.String()
+		if mem.State == gossip.StateAlive && mem.Leaving {
+			state = "leaving" // handing its partitions off (rebalance.go)
+		}
 		info.Members = append(info.Members, ClusterMember{
 			ID:              mem.ID.String(),
 			Name:            mem.Name,
-			State:           mem.State.String(),
+			State:           state,
 			Local:           mem.Local,
 			GossipAddr:      mem.Addr,
 			ClientAddr:      mem.Meta.ClientAddr,
@@ -99,4 +106,35 @@ func (n *Node) SetAdminAddr(ctx context.Context, addr string) error {
 	}
 	meta.AdminAddr = addr
 	return m.SetMeta(ctx, meta)
+}
+
+// clusterBody answers CLUSTER: the members and the ring's shape, for smart
+// clients; [0, 0, []] for a single node.
+func (n *Node) clusterBody() netproto.Body {
+	m := n.Membership()
+	if m == nil {
+		return &netproto.ClusterResponse{Members: []netproto.ClusterMember{}}
+	}
+	r := m.Ring()
+	members := m.Members()
+	resp := &netproto.ClusterResponse{
+		Partitions: uint32(r.Partitions()),
+		Replicas:   uint32(r.Replicas()),
+		Members:    make([]netproto.ClusterMember, 0, len(members)),
+	}
+	for _, mem := range members {
+		st := netproto.MemberDead
+		switch {
+		case mem.State == gossip.StateAlive && mem.Leaving:
+			// Handing its partitions off (rebalance.go): out of every
+			// ring already, so not alive to a client computing one.
+			st = netproto.MemberLeft
+		case mem.State == gossip.StateAlive:
+			st = netproto.MemberAlive
+		case mem.State == gossip.StateLeft:
+			st = netproto.MemberLeft
+		}
+		resp.Members = append(resp.Members, netproto.ClusterMember{ID: uint64(mem.ID), ClientAddr: mem.Meta.ClientAddr, State: st})
+	}
+	return resp
 }

@@ -32,9 +32,9 @@ var fastGossip = gossip.Tuning{
 const testClusterKey = "test-cluster-key"
 
 // startCluster opens size nodes on loopback (port 0 everywhere), all
-// joining the first, with replicas N, and waits until every node's ring
-// holds them all.
-func startCluster(t *testing.T, size, replicas int, p storage.Persistence) []*Node {
+// joining the first, with replicas N and the edits applied to each
+// node's configuration, and waits until every node's ring holds them all.
+func startCluster(t *testing.T, size, replicas int, p storage.Persistence, edits ...func(*Config)) []*Node {
 	t.Helper()
 	var nodes []*Node
 	for i := range size {
@@ -42,7 +42,11 @@ func startCluster(t *testing.T, size, replicas int, p storage.Persistence) []*No
 		if i > 0 {
 			join = nodes[0].Membership().Addr()
 		}
-		nodes = append(nodes, openClusterNode(t, clusterNodeConfig(t, p, replicas, join), i+1))
+		cfg := clusterNodeConfig(t, p, replicas, join)
+		for _, edit := range edits {
+			edit(&cfg)
+		}
+		nodes = append(nodes, openClusterNode(t, cfg, i+1))
 	}
 	eventually(t, 15*time.Second, "every ring has all nodes", func() bool {
 		for _, n := range nodes {
@@ -224,8 +228,8 @@ func TestClusterForwarding(t *testing.T) {
 		if !found {
 			continue
 		}
-		if len(o.Clock) != 1 || o.Clock[0].Counter != 1 || !slices.Contains(owners, o.Clock[0].Node) {
-			t.Fatalf("node %v holds clock %v, want one dot (counter 1) issued by an owner", n.ID(), o.Clock)
+		if len(o.Clock) != 1 || o.Siblings[0].Dot != (vclock.Dot{Node: o.Clock[0].Node, Counter: o.Clock[0].Counter}) || !slices.Contains(owners, o.Clock[0].Node) {
+			t.Fatalf("node %v holds clock %v, want one dot issued by an owner", n.ID(), o.Clock)
 		}
 		if len(o.Siblings) != 1 || string(o.Siblings[0].Value) != "forwarded" {
 			t.Fatalf("node %v holds %+v", n.ID(), o.Siblings)

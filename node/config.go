@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ecachedb/ecache/gossip"
 	"github.com/ecachedb/ecache/merge"
 	"github.com/ecachedb/ecache/netproto"
 	"github.com/ecachedb/ecache/netproto/server"
@@ -117,20 +118,42 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// frameEnvelope bounds what a frame body carries besides an object's
+// record and key: MessagePack headers, the namespace (at most 64 bytes),
+// status and flags.
+const frameEnvelope = 256
+
 // storageConfig is Storage with the limits, clock and logger that the node
 // shares with it.
 func (c *Config) storageConfig() storage.Config {
 	st := c.Storage
 	st.MaxKeySize = c.Limits.MaxKeySize
 	st.MaxValueSize = c.Limits.MaxValueSize
+	// Every object the store accepts must fit one frame whole: a GET's
+	// answer (all its siblings), a FETCH, or a REPLICATE carrying it with
+	// its namespace and key. A write that would grow an object past that
+	// (siblings piling up) is refused as too large instead of making an
+	// object that could never be read or replicated.
+	if limit := c.Limits.MaxFrameSize - netproto.HeaderSize - c.Limits.MaxKeySize - frameEnvelope; st.MaxRecordSize > limit {
+		st.MaxRecordSize = limit
+	}
 	if st.MaxRecordSize < st.MaxValueSize {
 		st.MaxRecordSize = st.MaxValueSize
+	}
+	if c.Cluster != nil {
+		// Anti-entropy and rebalancing scan partitions (partindex.go).
+		st.PartitionIndex = true
 	}
 	if st.Logger == nil {
 		st.Logger = c.Logger
 	}
 	if st.Now == nil {
 		st.Now = c.Now
+	}
+	if c.Cluster != nil {
+		// The store's partitions are the ring's: rebalancing scans and
+		// hands them off one by one.
+		st.Partitions = cmpOr(c.Cluster.Gossip.Partitions, gossip.DefaultPartitions)
 	}
 	return st
 }

@@ -108,27 +108,45 @@ func (n *Node) dispatch(ctx context.Context, s *netproto.Session, f netproto.Fra
 				n.metrics.observe(op, code, start)
 				return out, true
 			}
-			if int(w) > c.replicas {
+			// W and R may be counts or levels (quorum, all), resolved
+			// against N here, at the coordinator.
+			wn, wok := netproto.ResolveLevel(w, c.replicas)
+			if !wok {
 				msg := fmt.Sprintf("%v: w %d, replicas %d", errWTooLarge, w, c.replicas)
 				n.metrics.observe(op, netproto.CodeMalformed, start)
 				return netproto.AppendError(dst, op, id, netproto.CodeMalformed, msg), true
 			}
-			rt.need = max(int(w), 1) - 1
+			rt.need = max(wn, 1) - 1
 			if rt.need > 0 && fast {
 				return dst, false
 			}
-			if int(r) > c.replicas {
+			rn, rok := netproto.ResolveLevel(r, c.replicas)
+			if !rok {
 				msg := fmt.Sprintf("%v: r %d, replicas %d", errRTooLarge, r, c.replicas)
 				n.metrics.observe(op, netproto.CodeMalformed, start)
 				return netproto.AppendError(dst, op, id, netproto.CodeMalformed, msg), true
 			}
-			if r > 1 {
+			if rn <= 1 && op == netproto.OpGet {
+				if owners, more := n.rebalance.readMore(s.Peer, ns, key, rt.owners); more {
+					rn, rt.owners = 2, owners // rebalance.go: this replica may not hold the key yet
+				}
+			}
+			if rn > 1 {
 				if fast {
 					return dst, false
 				}
-				rt.r = int(r)
+				rt.r = rn
 			}
 		}
+	}
+	// MGET and MPUT are split by replica set (multikey.go).
+	if n.cluster != nil && (op == netproto.OpMGet || op == netproto.OpMPut) {
+		if fast {
+			return dst, false
+		}
+		out, code := n.multiKey(ctx, s, f, dst)
+		n.metrics.observe(op, code, start)
+		return out, true
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
@@ -164,6 +182,10 @@ func (n *Node) dispatch(ctx context.Context, s *netproto.Session, f netproto.Fra
 		}
 	case netproto.OpStats:
 		body = n.statsBody()
+	case netproto.OpCluster:
+		if err = new(netproto.ClusterRequest).DecodeBody(f.Body); err == nil {
+			body = n.clusterBody()
+		}
 	case netproto.OpPut, netproto.OpDel, netproto.OpMPut, netproto.OpIncr, netproto.OpDecr,
 		netproto.OpSAdd, netproto.OpSRem, netproto.OpExpire:
 		if cachedOnly {
@@ -187,6 +209,24 @@ func (n *Node) dispatch(ctx context.Context, s *netproto.Session, f netproto.Fra
 		} else {
 			body, err = n.fetchHandler(sc, f.Body)
 		}
+	case netproto.OpRESP:
+		if n.cluster == nil || !s.Peer {
+			n.metrics.observe(op, netproto.CodeUnauthenticated, start)
+			return netproto.AppendError(dst, op, id, netproto.CodeUnauthenticated, op.String()+" is a peer operation: authenticate with the cluster key"), true
+		}
+		if fast {
+			return dst, false
+		}
+		body, err = n.respForwarded(f.Body)
+	case netproto.OpAntiEntropy:
+		if n.cluster == nil || !s.Peer {
+			n.metrics.observe(op, netproto.CodeUnauthenticated, start)
+			return netproto.AppendError(dst, op, id, netproto.CodeUnauthenticated, op.String()+" is a peer operation: authenticate with the cluster key"), true
+		}
+		if fast {
+			return dst, false // scans a partition: never on the event loop
+		}
+		body, err = n.antiEntropyHandler(f.Body)
 	default:
 		n.metrics.observe(op, netproto.CodeUnknownOpcode, start)
 		return netproto.AppendError(dst, op, id, netproto.CodeUnknownOpcode, "unknown opcode "+op.String()), true
@@ -227,7 +267,7 @@ func codeFor(err error) netproto.Code {
 		return netproto.CodeMalformed
 	case errors.Is(err, errUnauthenticated):
 		return netproto.CodeUnauthenticated
-	case errors.Is(err, errWNotReached), errors.Is(err, errRNotReached):
+	case errors.Is(err, errWNotReached), errors.Is(err, errRNotReached), errors.Is(err, errNoReplica), errors.Is(err, errOutcomeUnknown):
 		return netproto.CodeBusy
 	}
 	return netproto.CodeOf(err)
@@ -318,12 +358,66 @@ func (n *Node) get(sc *scratch, body []byte, cachedOnly bool) (netproto.Body, bo
 	if err := n.valueStrategy(req.Namespace); err != nil {
 		return nil, true, err
 	}
+	if st, err := n.strategy(req.Namespace); err == nil && (st.Name() == merge.NameLWW || st.Name() == merge.NameSiblings) {
+		ok, err := n.getView(sc, st, req, cachedOnly)
+		if !ok || err != nil {
+			return nil, ok, err
+		}
+		return &sc.getResp, true, nil
+	}
 	it, ok, err := n.read(req.Namespace, req.Key, cachedOnly, &sc.obj)
 	if !ok || err != nil {
 		return nil, ok, err
 	}
 	fillGet(&sc.getResp, it, req.Flags&netproto.GetFlagNoValues != 0)
 	return &sc.getResp, true, nil
+}
+
+// getView answers a GET of an lww or siblings namespace (st) from the
+// stored record (storage.Store.GetView): a one-sibling object is not
+// decoded, and the context is the record's clock bytes, so a memory hit
+// allocates nothing. For those two strategies a lone sibling reads as
+// itself; a record with several siblings goes through st.Read. ok is
+// false, with sc.getResp unset, when cachedOnly is set and the answer needs
+// the disk.
+func (n *Node) getView(sc *scratch, st merge.Strategy, req *netproto.GetRequest, cachedOnly bool) (ok bool, err error) {
+	v, found, ok, err := n.store.GetView(nsName(req.Namespace), req.Key, cachedOnly, &sc.obj)
+	if !ok || err != nil {
+		return ok, err
+	}
+	r := &sc.getResp
+	r.Values, r.TTL, r.Context = r.Values[:0], 0, nil
+	if !found {
+		r.Status = netproto.CodeNotFound
+		return true, nil
+	}
+	r.Context = v.Context
+	var res merge.Result
+	if v.Single {
+		if sib := &v.Sibling; !sib.Tombstone && (sib.Expiry == 0 || !sib.Expired(n.now().UnixNano())) {
+			res.Found, res.Expiry = true, sib.Expiry
+			r.Values = append(r.Values, sib.Value)
+		}
+	} else {
+		res = st.Read(sc.obj, n.now().UnixNano())
+		r.Values = append(r.Values, res.Values...)
+	}
+	switch {
+	case !res.Found:
+		r.Status, r.Values = netproto.CodeNotFound, r.Values[:0]
+		return true, nil
+	case len(r.Values) > 1:
+		r.Status = netproto.CodeSiblings
+	default:
+		r.Status = netproto.CodeOK
+	}
+	if res.Expiry != 0 {
+		r.TTL = max(time.Duration(res.Expiry-n.now().UnixNano()), time.Millisecond).Milliseconds()
+	}
+	if req.Flags&netproto.GetFlagNoValues != 0 {
+		r.Values = r.Values[:0]
+	}
+	return true, nil
 }
 
 // getR serves a GET with R>1 at a replica: the merge of R replicas'
@@ -488,22 +582,9 @@ func (n *Node) write(op netproto.Opcode, sc *scratch, body []byte) (netproto.Bod
 			return nil, errorfWrongType(s, "MPUT")
 		}
 		res := sc.mputResp.Results[:0]
-		for _, e := range req.Entries {
+		for i := range req.Entries {
 			var r netproto.WriteResponse
-			err := n.checkKeyValue(e.Key, e.Value)
-			var cc vclock.VV
-			if err == nil {
-				cc, err = vclock.DecodeContext(e.Context)
-			}
-			var exp int64
-			if err == nil {
-				exp, err = n.expiryFor(e.TTL)
-			}
-			var it Item
-			if err == nil {
-				_, it, err = n.Apply(req.Namespace, e.Key, merge.Op{Kind: merge.OpPut, Context: cc, Value: e.Value, Expiry: exp})
-			}
-			if err != nil {
+			if _, it, err := n.mputEntry(req.Namespace, &req.Entries[i]); err != nil {
 				r.Status = codeFor(err)
 			} else {
 				r.Context = it.Context
@@ -559,6 +640,14 @@ func (n *Node) write(op netproto.Opcode, sc *scratch, body []byte) (netproto.Bod
 			if err := n.cfg.Limits.CheckValue(m); err != nil {
 				return nil, err
 			}
+		}
+		if s, err := n.strategy(req.Namespace); err == nil && n.setFastPath(s, n.setNeed(req.W)) {
+			// sets.go: no synchronous replication needs the new object;
+			// updateSet replicates it by reference.
+			if _, err := n.updateSet(req.Namespace, req.Key, op == netproto.OpSAdd, true, req.Members); err != nil {
+				return nil, err
+			}
+			return &netproto.StatusResponse{Status: netproto.CodeOK}, nil
 		}
 		kind := merge.OpSAdd
 		if op == netproto.OpSRem {

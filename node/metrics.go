@@ -97,7 +97,15 @@ var (
 	descHintsPending   = prometheus.NewDesc("ecache_hints_pending", "Hints held now.", nil, nil)
 	descHintsDelivered = prometheus.NewDesc("ecache_hints_delivered_total", "Hints a returning replica acknowledged.", nil, nil)
 	descHintsDropped   = prometheus.NewDesc("ecache_hints_dropped_total", "Hints dropped or refused by the bounded hint store.", nil, nil)
+	descCoalesced      = prometheus.NewDesc("ecache_cluster_replications_coalesced_total", "Background replications folded into one already queued for the same key and replica.", nil, nil)
+	descHintsForgotten = prometheus.NewDesc("ecache_hints_forgotten_total", "Hints dropped because their target node was forgotten by the cluster (dead or left longer than the gossip dead retention).", nil, nil)
 	descReadRepairs    = prometheus.NewDesc("ecache_read_repairs_total", "Stale replicas repaired by R>1 reads.", nil, nil)
+
+	descRebalPartsSent    = prometheus.NewDesc("ecache_rebalance_partitions_sent_total", "Partitions streamed completely to the owners they were owed to.", nil, nil)
+	descRebalPartsDropped = prometheus.NewDesc("ecache_rebalance_partitions_dropped_total", "Partitions emptied after their new owners acknowledged them.", nil, nil)
+	descRebalObjectsSent  = prometheus.NewDesc("ecache_rebalance_objects_sent_total", "Objects an owner acknowledged during partition transfers.", nil, nil)
+	descRebalFailures     = prometheus.NewDesc("ecache_rebalance_failures_total", "Partition transfers that failed and were retried.", nil, nil)
+	descRebalPending      = prometheus.NewDesc("ecache_rebalance_pending_partitions", "Partitions the last rebalancing round left with work owed.", nil, nil)
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -105,7 +113,8 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 		descMemEvictions, descPending, descFlushes, descExpired, descFailed, descDiskUsage, descCompactions,
 		descFlushCount, descReadAmp, descConns, descAccepted, descRejected,
 		descForwarded, descReplicated, descReplDropped, descHintsStored, descHintsPending,
-		descHintsDelivered, descHintsDropped, descReadRepairs} {
+		descHintsDelivered, descHintsDropped, descHintsForgotten, descCoalesced, descReadRepairs,
+		descRebalPartsSent, descRebalPartsDropped, descRebalObjectsSent, descRebalFailures, descRebalPending} {
 		ch <- d
 	}
 }
@@ -145,7 +154,15 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descHintsPending, float64(cs.HintsPending))
 		counter(descHintsDelivered, float64(cs.HintsDelivered))
 		counter(descHintsDropped, float64(cs.HintsDropped))
+		counter(descHintsForgotten, float64(cs.HintsForgotten))
+		counter(descCoalesced, float64(cs.Coalesced))
 		counter(descReadRepairs, float64(cs.ReadRepairs))
+		rs := c.n.RebalanceStats()
+		counter(descRebalPartsSent, float64(rs.PartitionsSent))
+		counter(descRebalPartsDropped, float64(rs.PartitionsDropped))
+		counter(descRebalObjectsSent, float64(rs.ObjectsSent))
+		counter(descRebalFailures, float64(rs.Failures))
+		gauge(descRebalPending, float64(rs.PendingPartitions))
 	}
 	if c.n.server != nil {
 		ss := c.n.server.Stats()

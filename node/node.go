@@ -29,9 +29,16 @@ type Node struct {
 	namespaces map[string]merge.Strategy
 	server     *server.Server
 	resp       *resp.Server
+	redis      atomic.Pointer[redisHandler] // the RESP mapping, nil when RESP is off (or not up yet)
 	metrics    *metrics
 	// cluster is nil for a single node.
 	cluster *cluster
+	// rebalance moves partitions whose owners change (rebalance.go); nil
+	// for a single node. It exists before the store opens: onChange feeds it.
+	rebalance *rebalancer
+	// ae is the node's anti-entropy (antientropy.go); nil for a single
+	// node. It exists before the store opens: onChange keeps its trees.
+	ae *antiEntropy
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -66,7 +73,17 @@ func Open(cfg Config) (*Node, error) {
 		n.namespaces[DefaultNamespace], _ = reg.Lookup(merge.NameLWW)
 	}
 	n.hlc = vclock.NewHLC(n.now, cfg.MaxClockOffset)
-	st, err := storage.Open(cfg.DataDir, cfg.storageConfig())
+	if cfg.Cluster != nil {
+		n.rebalance = newRebalancer(cfg.Cluster)
+		ae, err := newAntiEntropy(n, cfg.Cluster.AntiEntropy, cfg.storageConfig().Partitions)
+		if err != nil {
+			return nil, err
+		}
+		n.ae = ae
+	}
+	scfg := cfg.storageConfig()
+	scfg.OnChange = n.onChange
+	st, err := storage.Open(cfg.DataDir, scfg)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +97,7 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Listen != "" {
 		scfg := cfg.Server
 		scfg.Addr = cfg.Listen
+		scfg.Workers = n.workers(scfg.Workers)
 		scfg.Limits = cfg.Limits
 		if scfg.Logger == nil {
 			scfg.Logger = n.log
@@ -117,9 +135,25 @@ func Open(cfg Config) (*Node, error) {
 			st.Close()
 			return nil, fmt.Errorf("node: joining the cluster: %w", err)
 		}
+		n.ae.start()
 	}
 	n.log.Info("node open", "node_id", st.NodeID(), "listen", n.Addr(), "persistence", st.Config().Persistence)
 	return n, nil
+}
+
+// onChange is the store's one OnChange hook (storage.Config.OnChange: under
+// the key's lock, fast, no calls back into the store); every part of the
+// node that follows store changes is called from here.
+func (n *Node) onChange(p uint32, ns, key []byte, prev, next *vclock.Object) {
+	if n.rebalance != nil {
+		n.rebalance.changed(p, next)
+	}
+	if n.ae != nil {
+		n.ae.trees.OnChange(p, ns, key, prev, next)
+	}
+	if h := n.cfg.Storage.OnChange; h != nil {
+		h(p, ns, key, prev, next)
+	}
 }
 
 // ID returns the node's identity.
@@ -151,6 +185,11 @@ func (n *Node) Close(ctx context.Context) error {
 	n.closeOnce.Do(func() {
 		n.closed.Store(true)
 		var errs []error
+		if n.ae != nil {
+			// Stop exchanging before leaving; AntiEntropyExchange still
+			// works until the store closes.
+			n.ae.close()
+		}
 		if n.cluster != nil {
 			// Leave first, so the others stop routing here while this node
 			// still answers.
@@ -266,7 +305,8 @@ func (n *Node) Apply(ns, key []byte, op merge.Op) (vclock.Object, Item, error) {
 		return vclock.Object{}, Item{}, err
 	}
 	obj, err := n.store.Update(nsName(ns), key, func(cur vclock.Object, _ bool) (vclock.Object, error) {
-		return s.Apply(cur, op, n.coordinator(&cur))
+		at := n.coordinator(s, &cur) // floors cur's clock, so before Apply reads cur
+		return s.Apply(cur, op, at)
 	})
 	if err != nil {
 		return vclock.Object{}, Item{}, err
@@ -286,12 +326,22 @@ var errTTL = errors.New("node: ttl out of range")
 // coordinator returns who applies a write to cur and when: this node, at
 // an HLC reading that orders after every version cur holds, even when this
 // node's wall clock is behind the clocks that wrote them.
-func (n *Node) coordinator(cur *vclock.Object) merge.Coordinator {
+//
+// In a cluster it also floors the dot the write will get at that reading
+// (see vclock.Object.WithCounterFloor): the HLC only grows, so the node
+// never issues a dot for a key that other replicas have seen, even after it
+// forgot the key (eviction, tombstone collection) — Riak's kv679.
+func (n *Node) coordinator(s merge.Strategy, cur *vclock.Object) merge.Coordinator {
 	ts := n.hlc.Now()
 	if m := cur.MaxHLC(); m >= ts {
 		if t, err := n.hlc.Observe(m); err == nil {
 			ts = t
 		}
+	}
+	// A counter or set object is absent or has one sibling, so a forgotten
+	// one cannot carry a floored clock alone (and stays unfloored).
+	if n.cluster != nil && (s.Type() == merge.TypeValue || len(cur.Siblings) > 0) {
+		*cur = cur.WithCounterFloor(n.store.NodeID(), uint64(ts))
 	}
 	return merge.Coordinator{Node: n.store.NodeID(), HLC: ts}
 }

@@ -136,6 +136,7 @@ func (n *Node) startRESP(reg *merge.Registry) error {
 	h.siblings = n.namespaces[c.Strings].Name() != merge.NameLWW
 	scfg := c.Server
 	scfg.Addr = n.cfg.RESPListen
+	scfg.Workers = n.workers(scfg.Workers)
 	scfg.Limits = respLimits(scfg.Limits, n.cfg.Limits)
 	if scfg.Logger == nil {
 		scfg.Logger = n.log
@@ -145,6 +146,7 @@ func (n *Node) startRESP(reg *merge.Registry) error {
 		return fmt.Errorf("%w: RESP.Server: %w", ErrInvalidConfig, err)
 	}
 	n.resp, h.srv = srv, srv
+	n.redis.Store(h)
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("node: RESP listening on %s: %w", n.cfg.RESPListen, err)
 	}
@@ -172,14 +174,20 @@ func (n *Node) applyIf(ns, key []byte, decide func(cur merge.Result, obj *vclock
 		return false, err
 	}
 	applied := false
-	_, err = n.store.Update(nsName(ns), key, func(cur vclock.Object, _ bool) (vclock.Object, error) {
+	obj, err := n.store.Update(nsName(ns), key, func(cur vclock.Object, _ bool) (vclock.Object, error) {
 		op, ok, err := decide(s.Read(cur, n.now().UnixNano()), &cur)
 		if err != nil || !ok {
 			return cur, err
 		}
 		applied = true
-		return s.Apply(cur, op, n.coordinator(&cur))
+		at := n.coordinator(s, &cur) // floors cur's clock, so before Apply reads cur
+		return s.Apply(cur, op, at)
 	})
+	if applied && err == nil && n.cluster != nil {
+		// W=1: the other replicas get the object in the background (or
+		// as hints); this never waits on the network.
+		err = n.cluster.replicate(context.Background(), ns, key, obj, n.cluster.owners(ns, key), 0)
+	}
 	return applied && err == nil, err
 }
 
@@ -292,25 +300,15 @@ const (
 // exec runs one command. fast means the event loop calls: it must not
 // block on disk, and returns ok=false to hand the command to a worker.
 func (h *redisHandler) exec(s *resp.Session, args [][]byte, dst []byte, fast bool) ([]byte, bool) {
-	var nameBuf [16]byte
-	name := nameBuf[:0]
-	if len(args[0]) <= len(nameBuf) {
-		for _, c := range args[0] {
-			if c >= 'a' && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			name = append(name, c)
-		}
-	}
-	info := commandTable[string(name)]
+	info, errReply := lookupCommand(args)
 	if info == nil {
-		return resp.AppendError(dst, unknownCommand(args)), true
+		return resp.AppendError(dst, errReply), true
 	}
 	if h.n.cfg.Password != "" && !s.Authenticated && info.name != "auth" && info.name != "hello" && info.name != "quit" {
 		return resp.AppendError(dst, errNoAuth), true
 	}
-	if info.arity > 0 && len(args) != info.arity || info.arity < 0 && len(args) < -info.arity {
-		return resp.AppendError(dst, "ERR wrong number of arguments for '"+info.name+"' command"), true
+	if out, handled, ok := h.route(s, info, args, dst, fast); handled {
+		return out, ok
 	}
 	persistent := h.n.store.Persistent()
 	if fast && (info.scan || info.write && persistent) {
@@ -325,6 +323,29 @@ func (h *redisHandler) exec(s *resp.Session, args [][]byte, dst []byte, fast boo
 		return resp.AppendError(dst, h.errorReply(info.name, err)), true
 	}
 	return out, true
+}
+
+// lookupCommand finds a command and checks its arity; a nil info comes
+// with the error reply.
+func lookupCommand(args [][]byte) (*cmdInfo, string) {
+	var nameBuf [16]byte
+	name := nameBuf[:0]
+	if len(args[0]) <= len(nameBuf) {
+		for _, c := range args[0] {
+			if c >= 'a' && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			name = append(name, c)
+		}
+	}
+	info := commandTable[string(name)]
+	if info == nil {
+		return nil, unknownCommand(args)
+	}
+	if info.arity > 0 && len(args) != info.arity || info.arity < 0 && len(args) < -info.arity {
+		return nil, "ERR wrong number of arguments for '" + info.name + "' command"
+	}
+	return info, ""
 }
 
 // unknownCommand is Redis's reply to a command it does not know.
@@ -1156,30 +1177,7 @@ func (h *redisHandler) setWrite(add bool, key []byte, members [][]byte) (int64, 
 	if _, err := h.checkNotOther(key, false); err != nil {
 		return 0, err
 	}
-	var count int64
-	_, err := h.n.applyIf(h.sets, key, func(cur merge.Result, _ *vclock.Object) (merge.Op, bool, error) {
-		count = 0
-		seen := make(map[string]struct{}, len(members))
-		for _, m := range members {
-			if _, dup := seen[string(m)]; dup {
-				continue
-			}
-			seen[string(m)] = struct{}{}
-			_, present := slices.BinarySearchFunc(cur.Members, m, bytes.Compare)
-			if present != add {
-				count++
-			}
-		}
-		if count == 0 {
-			return merge.Op{}, false, nil
-		}
-		kind := merge.OpSAdd
-		if !add {
-			kind = merge.OpSRem
-		}
-		return merge.Op{Kind: kind, Members: members}, true, nil
-	})
-	return count, err
+	return h.n.updateSet(h.sets, key, add, false, members) // sets.go
 }
 
 // members returns key's set members (sorted), WRONGTYPE for another type.

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ecachedb/ecache/bench"
+	"github.com/ecachedb/ecache/client"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -17,6 +19,9 @@ func newBenchCmd() *cobra.Command {
 		ratio, dist, valueSize string
 		jsonPath, htmlPath     string
 		seed                   uint64
+		lag                    bench.LagOptions
+		lagMode                bool
+		lagW                   string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -34,11 +39,22 @@ pipelines of that many commands on each of conns connections.
 --rate makes the run open loop: requests are scheduled at fixed intervals and
 latency is measured from the scheduled time (no coordinated omission).
 --compare measures a second target in slices alternating with --target's and
-prints the ratios (first/second).`,
+prints the ratios (first/second).
+
+--replication-lag measures, instead of a load, how long a write takes to
+reach every replica: each sample writes a fresh key via --target, then polls
+each of its replicas with local reads (no forwarding) until all show it.
+The replicas come from --target's cluster view unless --replicas-urls lists
+them. Reports the lag (write start to last replica) and write latency
+distributions.`,
 		Example: `  ecache bench --target ecache://127.0.0.1:7070 --ratio 9:1 --keys 1000000 --duration 30s --preload
-  ecache bench --target ecache://127.0.0.1:7070 --compare redis://127.0.0.1:6379 --pipeline 16 --duration 20s --html out.html`,
+  ecache bench --target ecache://127.0.0.1:7070 --compare redis://127.0.0.1:6379 --pipeline 16 --duration 20s --html out.html
+  ecache bench --target ecache://127.0.0.1:7070 --replication-lag --samples 2000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if lagMode {
+				return runLag(cmd, lag, o.Target, valueSize, lagW, seed, jsonPath)
+			}
 			w := bench.DefaultWorkload()
 			var err error
 			if w.Gets, w.Sets, err = bench.ParseRatio(ratio); err != nil {
@@ -103,7 +119,48 @@ prints the ratios (first/second).`,
 	fs.StringVar(&jsonPath, "json", "", "write the report as JSON to FILE")
 	fs.StringVar(&htmlPath, "html", "", "write an HTML report with latency charts to FILE")
 	fs.Uint64Var(&seed, "seed", 1, "workload random seed")
+	fs.BoolVar(&lagMode, "replication-lag", false, "measure replication lag instead: write via --target, poll every replica with local reads until visible")
+	fs.StringSliceVar(&lag.Replicas, "replicas-urls", nil, "with --replication-lag: replicas' client addresses HOST:PORT to poll (default: each key's replicas, from --target's cluster view)")
+	fs.IntVar(&lag.Samples, "samples", 1000, "with --replication-lag: writes measured")
+	fs.DurationVar(&lag.Timeout, "lag-timeout", 5*time.Second, "with --replication-lag: longest wait for one write's replicas")
+	fs.DurationVar(&lag.PollInterval, "poll-interval", 0, "with --replication-lag: pause between local reads of a replica (0 = back to back)")
+	fs.StringVar(&lagW, "w", "", "with --replication-lag: W of the writes: N, quorum or all (default: the namespace's)")
 	return cmd
+}
+
+// runLag is `bench --replication-lag`.
+func runLag(cmd *cobra.Command, o bench.LagOptions, target, valueSize, w string, seed uint64, jsonPath string) error {
+	lo, hi, err := bench.ParseValueSize(valueSize)
+	if err != nil {
+		return err
+	}
+	o.Target, o.ValueSize, o.Seed = target, (lo+hi)/2, seed
+	for i, r := range o.Replicas {
+		o.Replicas[i] = strings.TrimPrefix(r, "ecache://")
+	}
+	wopt, err := levelOption("--w", w, client.WithW, client.WithWQuorum(), client.WithWAll())
+	if err != nil {
+		return err
+	}
+	if wopt != nil {
+		o.Options = append(o.Options, wopt)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+	defer stop()
+	rep, err := bench.RunLag(ctx, o)
+	if rep == nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		err = nil // interrupted: report what was measured
+	}
+	if werr := rep.WriteText(cmd.OutOrStdout()); werr != nil {
+		return werr
+	}
+	if jsonPath != "" {
+		err = errors.Join(err, rep.SaveJSON(jsonPath))
+	}
+	return err
 }
 
 // isTerminal reports whether f is a character device (a terminal).

@@ -23,9 +23,9 @@ type dataFlags struct {
 	ttl      time.Duration
 	context  string
 	show     bool
-	w        int  // --w on writes: replica acknowledgements to wait for
-	r        int  // --r on get: replicas to read
-	local    bool // --local on get: this node's store only
+	w        string // --w on writes: acknowledgements to wait for: N, quorum or all
+	r        string // --r on get: replicas to read: N, quorum or all
+	local    bool   // --local on get: this node's store only
 }
 
 func envOr(name, def string) string {
@@ -70,14 +70,21 @@ func (f *dataFlags) opts() ([]client.Option, error) {
 	if f.ttl > 0 {
 		o = append(o, client.WithTTL(f.ttl))
 	}
-	if f.w < 0 || f.r < 0 {
-		return nil, errors.New("--w and --r must not be negative")
-	}
-	if f.w > 0 {
-		o = append(o, client.WithW(f.w))
-	}
-	if f.r > 0 {
-		o = append(o, client.WithR(f.r))
+	for _, l := range []struct {
+		name, v     string
+		n           func(int) client.Option
+		quorum, all client.Option
+	}{
+		{"--w", f.w, client.WithW, client.WithWQuorum(), client.WithWAll()},
+		{"--r", f.r, client.WithR, client.WithRQuorum(), client.WithRAll()},
+	} {
+		opt, err := levelOption(l.name, l.v, l.n, l.quorum, l.all)
+		if err != nil {
+			return nil, err
+		}
+		if opt != nil {
+			o = append(o, opt)
+		}
 	}
 	if f.local {
 		o = append(o, client.WithLocal())
@@ -111,7 +118,7 @@ func newDataCmds() []*cobra.Command {
 	}
 	out := func(cmd *cobra.Command, s string) { fmt.Fprintln(cmd.OutOrStdout(), s) }
 	withW := func(cmd *cobra.Command, f *dataFlags) {
-		cmd.Flags().IntVar(&f.w, "w", 0, "replica acknowledgements to wait for in a cluster (0 = the namespace's default)")
+		cmd.Flags().StringVar(&f.w, "w", "", "replica acknowledgements to wait for in a cluster: N, quorum or all (default: the namespace's)")
 	}
 
 	get, getFlags := add("get KEY", "Print a key's value (each sibling on its own line)", cobra.ExactArgs(1), false, false,
@@ -133,7 +140,7 @@ func newDataCmds() []*cobra.Command {
 			return nil
 		})
 	get.Flags().BoolVar(&getFlags.show, "show-context", false, "also print the causal context (hex) to pass to put/del --context")
-	get.Flags().IntVar(&getFlags.r, "r", 0, "replicas to read and merge in a cluster (0 = one); stale ones are repaired")
+	get.Flags().StringVar(&getFlags.r, "r", "", "replicas to read and merge in a cluster: N, quorum or all (default one); stale ones are repaired")
 	get.Flags().BoolVar(&getFlags.local, "local", false, "read only the addressed node's own store (no forwarding), to check one replica")
 
 	putCmd, putCmdFlags := add("put KEY VALUE", "Write a value", cobra.ExactArgs(2), true, true,
@@ -167,9 +174,11 @@ func newDataCmds() []*cobra.Command {
 					}
 					delta = d
 				}
-				o, _ := f.opts()
+				o, err := f.opts()
+				if err != nil {
+					return err
+				}
 				var v int64
-				var err error
 				if sign > 0 {
 					v, err = c.Incr(ctx, args[0], delta, o...)
 				} else {
@@ -195,19 +204,28 @@ func newDataCmds() []*cobra.Command {
 	}
 	saddCmd, saddCmdFlags := add("sadd KEY MEMBER...", "Add members to a set", cobra.MinimumNArgs(2), false, false,
 		func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
-			o, _ := f.opts()
+			o, err := f.opts()
+			if err != nil {
+				return err
+			}
 			return c.SAdd(ctx, args[0], members(args[1:]), o...)
 		})
 	withW(saddCmd, saddCmdFlags)
 	sremCmd, sremCmdFlags := add("srem KEY MEMBER...", "Remove members from a set", cobra.MinimumNArgs(2), false, false,
 		func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
-			o, _ := f.opts()
+			o, err := f.opts()
+			if err != nil {
+				return err
+			}
 			return c.SRem(ctx, args[0], members(args[1:]), o...)
 		})
 	withW(sremCmd, sremCmdFlags)
 	_, _ = add("smembers KEY", "Print a set's members, one per line", cobra.ExactArgs(1), false, false,
 		func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
-			o, _ := f.opts()
+			o, err := f.opts()
+			if err != nil {
+				return err
+			}
 			ms, err := c.SMembers(ctx, args[0], o...)
 			if err != nil {
 				return err
@@ -223,13 +241,19 @@ func newDataCmds() []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			o, _ := f.opts()
+			o, err := f.opts()
+			if err != nil {
+				return err
+			}
 			return c.Expire(ctx, args[0], d, o...)
 		})
 	withW(expireCmd, expireCmdFlags)
 	_, _ = add("ttl KEY", "Print a key's remaining time to live (\"none\" without expiry)", cobra.ExactArgs(1), false, false,
 		func(cmd *cobra.Command, f *dataFlags, ctx context.Context, c *client.Client, args []string) error {
-			o, _ := f.opts()
+			o, err := f.opts()
+			if err != nil {
+				return err
+			}
 			d, err := c.TTL(ctx, args[0], o...)
 			if err != nil {
 				return err
@@ -242,6 +266,24 @@ func newDataCmds() []*cobra.Command {
 			return nil
 		})
 	return cmds
+}
+
+// levelOption parses a --w or --r value: a replica count, quorum or all;
+// nil for "" and 0 (the namespace's default).
+func levelOption(name, v string, n func(int) client.Option, quorum, all client.Option) (client.Option, error) {
+	switch v {
+	case "", "0":
+		return nil, nil
+	case "quorum":
+		return quorum, nil
+	case "all":
+		return all, nil
+	}
+	c, err := strconv.Atoi(v)
+	if err != nil || c < 0 {
+		return nil, fmt.Errorf("%s %q: want a replica count, quorum or all", name, v)
+	}
+	return n(c), nil
 }
 
 // parseTTL accepts a Go duration (30s, 1h) or a whole number of seconds.

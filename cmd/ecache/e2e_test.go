@@ -49,6 +49,7 @@ type proc struct {
 	dataDir   string
 	stderr    *bytes.Buffer
 	exited    chan error
+	scanned   chan struct{} // closed once stderr is read to its end: stderr is safe to read then
 }
 
 var listenRE = regexp.MustCompile(`msg="ecache serving".* listen=(\S+) admin=(\S+)`)
@@ -65,9 +66,10 @@ func startServe(t *testing.T, dataDir string, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, dataDir: dataDir, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	p := &proc{cmd: cmd, dataDir: dataDir, stderr: &bytes.Buffer{}, exited: make(chan error, 1), scanned: make(chan struct{})}
 	found := make(chan [2]string, 1)
 	go func() {
+		defer close(p.scanned)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			line := sc.Text()

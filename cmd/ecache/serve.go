@@ -45,6 +45,13 @@ var serveOptions = []option{
 	{name: "cluster-key", usage: "the cluster's shared secret: encrypts gossip and authenticates peers; required in cluster mode"},
 	{name: "partitions", def: strconv.Itoa(gossip.DefaultPartitions), usage: "partition count, fixed at cluster creation; a node with a different one is refused"},
 	{name: "replicas", def: strconv.Itoa(gossip.DefaultReplicas), usage: "N, replicas of each partition"},
+	{name: "gossip-profile", def: gossip.ProfileLocal, usage: "gossip timers: local (memberlist's local config: fast failure detection, one host or rack) or lan"},
+	{name: "leave-timeout", def: "30s", usage: "on shutdown, how long to hand partitions off to their next owners before leaving the cluster (0 = leave at once)"},
+	{name: "ae-interval", def: "30s", usage: "anti-entropy: time between rounds exchanging every partition with its other replicas; 0 or \"off\" disables"},
+	{name: "ae-rate-keys", def: "20000", usage: "anti-entropy: most keys repaired (pushed or pulled) per second; 0 = unlimited"},
+	{name: "ae-rate-bytes", def: "32MiB", usage: "anti-entropy: most bytes of exchange messages per second; 0 = unlimited"},
+	{name: "read-repair", def: "true", usage: "repair stale replicas met by R>1 reads (false: only anti-entropy repairs)"},
+	{name: "hinted-handoff", def: "true", usage: "keep hints for replicas that are down and deliver them when they return (false: drop them)"},
 }
 
 func newServeCmd() *cobra.Command {
@@ -66,6 +73,8 @@ func newServeCmd() *cobra.Command {
 		}
 	}
 	fs.Lookup("cluster").NoOptDefVal = "true" // --cluster alone means --cluster=true
+	fs.Lookup("read-repair").NoOptDefVal = "true"
+	fs.Lookup("hinted-handoff").NoOptDefVal = "true"
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		path, _ := fs.GetString("config")
 		if !fs.Changed("config") {
@@ -181,7 +190,65 @@ func clusterConfig(vals map[string][]string) (*node.ClusterConfig, error) {
 	g.Join = join
 	g.Partitions = parts
 	g.Replicas = reps
-	return &node.ClusterConfig{Gossip: g, Replicas: reps, ClusterKey: key}, nil
+	g.Profile = one(vals, "gossip-profile")
+	if g.Profile != gossip.ProfileLocal && g.Profile != gossip.ProfileLAN {
+		return nil, fmt.Errorf("--gossip-profile %q: want %s or %s", g.Profile, gossip.ProfileLocal, gossip.ProfileLAN)
+	}
+	leave, err := parseDuration(one(vals, "leave-timeout"))
+	if err != nil || leave < 0 {
+		return nil, fmt.Errorf("--leave-timeout %q: want a duration such as 30s (0 leaves at once)", one(vals, "leave-timeout"))
+	}
+	if leave == 0 {
+		leave = -1 // node.ClusterConfig: negative is no handoff
+	}
+	cc := &node.ClusterConfig{Gossip: g, Replicas: reps, ClusterKey: key, LeaveTimeout: leave}
+	if err := antiEntropyConfig(vals, cc); err != nil {
+		return nil, err
+	}
+	return cc, nil
+}
+
+// antiEntropyConfig sets cc's anti-entropy options and switches.
+func antiEntropyConfig(vals map[string][]string, cc *node.ClusterConfig) error {
+	iv := one(vals, "ae-interval")
+	if iv == "off" {
+		iv = "0"
+	}
+	d, err := parseDuration(iv)
+	if err != nil || d < 0 {
+		return fmt.Errorf("--ae-interval %q: want a duration such as 30s, or 0/off", one(vals, "ae-interval"))
+	}
+	cc.AntiEntropy.Interval = d
+	if d == 0 {
+		cc.AntiEntropy.Interval = -1 // off
+	}
+	keys, err := strconv.Atoi(one(vals, "ae-rate-keys"))
+	if err != nil || keys < 0 {
+		return fmt.Errorf("--ae-rate-keys %q: want a whole number of keys per second, 0 for unlimited", one(vals, "ae-rate-keys"))
+	}
+	cc.AntiEntropy.RateKeys = cmpOr(keys, -1)
+	bytes, err := parseBytes(one(vals, "ae-rate-bytes"))
+	if err != nil || bytes < 0 {
+		return fmt.Errorf("--ae-rate-bytes %q: want a size per second such as 32MiB, 0 for unlimited", one(vals, "ae-rate-bytes"))
+	}
+	cc.AntiEntropy.RateBytes = cmpOr(bytes, -1)
+	for name, off := range map[string]*bool{"read-repair": &cc.NoReadRepair, "hinted-handoff": &cc.NoHintedHandoff} {
+		on, err := strconv.ParseBool(one(vals, name))
+		if err != nil {
+			return fmt.Errorf("--%s: %q is not true or false", name, one(vals, name))
+		}
+		*off = !on
+	}
+	return nil
+}
+
+// cmpOr returns v, or def when v is zero.
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }
 
 func parseDuration(s string) (time.Duration, error) {
@@ -252,6 +319,9 @@ func serve(ctx context.Context, vals map[string][]string) error {
 		"data_dir", cfg.DataDir, "persistence", cfg.Storage.Persistence, "node_id", n.ID(), "gossip", gossipAddr)
 	<-ctx.Done()
 	logger.Info("shutting down: draining connections and flushing")
+	if cfg.Cluster != nil && cfg.Cluster.LeaveTimeout > 0 {
+		drain += cfg.Cluster.LeaveTimeout // Close hands partitions off first
+	}
 	dctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	// Close the node first: /readyz answers 503 while it drains.
