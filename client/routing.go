@@ -401,10 +401,11 @@ func (c *Client) doGroup(ctx context.Context, cl *call, p *pool, op netproto.Opc
 	return err
 }
 
-// mgetRouted is MGet's round trip with routing: one MGET per replica,
-// concurrently. groups holds indices into req.Keys; fill receives each
-// key's result by that index (under a lock).
-func (c *Client) mgetRouted(ctx context.Context, req *netproto.MGetRequest, groups map[*pool][]int, fill func(j int, r *netproto.GetResponse)) error {
+// splitRouted runs one sub-request per replica group, concurrently: send
+// builds the group's request in cl, sends it and returns how many results
+// came back; fill then takes result k of cl's response for index j (under
+// a lock). The first error wins.
+func (c *Client) splitRouted(what string, groups map[*pool][]int, send func(cl *call, p *pool, idx []int) (int, error), fill func(cl *call, k, j int)) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
@@ -414,14 +415,9 @@ func (c *Client) mgetRouted(ctx context.Context, req *netproto.MGetRequest, grou
 			defer wg.Done()
 			cl := getCall()
 			defer putCall(cl)
-			sub := &cl.req.mget
-			*sub = netproto.MGetRequest{Namespace: req.Namespace, Keys: sub.Keys[:0], Flags: req.Flags}
-			for _, j := range idx {
-				sub.Keys = append(sub.Keys, req.Keys[j])
-			}
-			err := c.doGroup(ctx, cl, p, netproto.OpMGet, sub, &cl.res.mget)
-			if err == nil && len(cl.res.mget.Results) != len(idx) {
-				err = fmt.Errorf("%w: MGET of %d keys answered with %d results", ErrMalformed, len(idx), len(cl.res.mget.Results))
+			n, err := send(cl, p, idx)
+			if err == nil && n != len(idx) {
+				err = fmt.Errorf("%w: %s of %d keys answered with %d results", ErrMalformed, what, len(idx), n)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -432,7 +428,7 @@ func (c *Client) mgetRouted(ctx context.Context, req *netproto.MGetRequest, grou
 				return
 			}
 			for k, j := range idx {
-				fill(j, &cl.res.mget.Results[k])
+				fill(cl, k, j)
 			}
 		}()
 	}
@@ -440,42 +436,33 @@ func (c *Client) mgetRouted(ctx context.Context, req *netproto.MGetRequest, grou
 	return first
 }
 
+// mgetRouted is MGet's round trip with routing: one MGET per replica,
+// concurrently. groups holds indices into req.Keys; fill receives each
+// key's result by that index (under a lock).
+func (c *Client) mgetRouted(ctx context.Context, req *netproto.MGetRequest, groups map[*pool][]int, fill func(j int, r *netproto.GetResponse)) error {
+	return c.splitRouted("MGET", groups, func(cl *call, p *pool, idx []int) (int, error) {
+		sub := &cl.req.mget
+		*sub = netproto.MGetRequest{Namespace: req.Namespace, Keys: sub.Keys[:0], Flags: req.Flags}
+		for _, j := range idx {
+			sub.Keys = append(sub.Keys, req.Keys[j])
+		}
+		err := c.doGroup(ctx, cl, p, netproto.OpMGet, sub, &cl.res.mget)
+		return len(cl.res.mget.Results), err
+	}, func(cl *call, k, j int) { fill(j, &cl.res.mget.Results[k]) })
+}
+
 // mputRouted is MPut's round trip with routing: one MPUT per replica,
 // concurrently.
 func (c *Client) mputRouted(ctx context.Context, req *netproto.MPutRequest, groups map[*pool][]int, fill func(j int, r *netproto.WriteResponse)) error {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for p, idx := range groups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl := getCall()
-			defer putCall(cl)
-			sub := &cl.req.mput
-			*sub = netproto.MPutRequest{Namespace: req.Namespace, Entries: sub.Entries[:0], W: req.W}
-			for _, j := range idx {
-				sub.Entries = append(sub.Entries, req.Entries[j])
-			}
-			err := c.doGroup(ctx, cl, p, netproto.OpMPut, sub, &cl.res.mput)
-			if err == nil && len(cl.res.mput.Results) != len(idx) {
-				err = fmt.Errorf("%w: MPUT of %d entries answered with %d results", ErrMalformed, len(idx), len(cl.res.mput.Results))
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if first == nil {
-					first = err
-				}
-				return
-			}
-			for k, j := range idx {
-				fill(j, &cl.res.mput.Results[k])
-			}
-		}()
-	}
-	wg.Wait()
-	return first
+	return c.splitRouted("MPUT", groups, func(cl *call, p *pool, idx []int) (int, error) {
+		sub := &cl.req.mput
+		*sub = netproto.MPutRequest{Namespace: req.Namespace, Entries: sub.Entries[:0], W: req.W}
+		for _, j := range idx {
+			sub.Entries = append(sub.Entries, req.Entries[j])
+		}
+		err := c.doGroup(ctx, cl, p, netproto.OpMPut, sub, &cl.res.mput)
+		return len(cl.res.mput.Results), err
+	}, func(cl *call, k, j int) { fill(j, &cl.res.mput.Results[k]) })
 }
 
 // RoutingStats returns where single-key requests went (zero without

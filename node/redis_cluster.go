@@ -69,81 +69,50 @@ func (h *redisHandler) route(s *resp.Session, info *cmdInfo, args [][]byte, dst 
 	return h.split(ctx, s, info, args, dst), true, true
 }
 
-// group is the part of a multi-key command that goes to one replica set.
-type group struct {
-	owners []vclock.NodeID // nil: this node
-	args   [][]byte        // the command for this group's keys
-	pos    []int           // the positions of its keys in the original command
-	reply  []byte
-}
-
 // split runs a multi-key command as one command per replica set, in
-// parallel, and combines the replies.
+// parallel (multikey.go's grouping), and combines the replies.
 func (h *redisHandler) split(ctx context.Context, s *resp.Session, info *cmdInfo, args [][]byte, dst []byte) []byte {
 	c := h.n.cluster
-	self := h.n.ID()
-	groups := map[string]*group{}
-	var order []*group
-	for i, k := 1, 0; i < len(args); i, k = i+info.step, k+1 {
-		owners := c.owners(h.strings, args[i])
-		var id string
-		if len(owners) == 0 || owners[0] == self {
-			owners = nil
-		} else {
-			var b strings.Builder
-			for _, o := range owners {
-				b.WriteString(strconv.FormatUint(uint64(o), 16))
-				b.WriteByte(',')
-			}
-			id = b.String()
+	groups := c.groupKeys(false, (len(args)-1)/info.step, func(i int) []byte { return args[1+i*info.step] })
+	replies := make(map[*keyGroup][]byte, len(groups))
+	var mu sync.Mutex
+	eachGroup(groups, func(g *keyGroup) {
+		sub := make([][]byte, 1, 1+len(g.idx)*info.step)
+		sub[0] = args[0]
+		for _, i := range g.idx {
+			sub = append(sub, args[1+i*info.step:1+(i+1)*info.step]...)
 		}
-		g := groups[id]
-		if g == nil {
-			g = &group{owners: owners, args: [][]byte{args[0]}}
-			groups[id] = g
-			order = append(order, g)
+		var reply []byte
+		here := g.owners == nil
+		if !here {
+			// here: no replica before this node in the list answered.
+			reply, here = c.forwardRESP(ctx, g.owners, s, sub, info.write, nil)
 		}
-		g.args = append(g.args, args[i:i+info.step]...)
-		g.pos = append(g.pos, k)
-	}
-	var wg sync.WaitGroup
-	for _, g := range order {
-		if g.owners == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var here bool
-			if g.reply, here = c.forwardRESP(ctx, g.owners, s, g.args, info.write, nil); here {
-				g.owners = nil // no replica before this one answered
-			}
-		}()
-	}
-	wg.Wait()
-	for _, g := range order {
-		if g.owners == nil {
-			out, _, err := h.run(s, info, g.args, nil, false)
+		if here {
+			out, _, err := h.run(s, info, sub, nil, false)
 			if err != nil {
 				out = resp.AppendError(nil, h.errorReply(info.name, err))
 			}
-			g.reply = out
+			reply = out
 		}
-	}
-	for _, g := range order {
-		if len(g.reply) > 0 && g.reply[0] == '-' {
-			return append(dst, g.reply...)
+		mu.Lock()
+		replies[g] = reply
+		mu.Unlock()
+	})
+	for _, g := range groups {
+		if r := replies[g]; len(r) > 0 && r[0] == '-' {
+			return append(dst, r...)
 		}
 	}
 	switch info.name {
 	case "mget":
 		items := make([][]byte, (len(args)-1)/info.step)
-		for _, g := range order {
-			elems, err := splitArray(g.reply)
-			if err != nil || len(elems) != len(g.pos) {
+		for _, g := range groups {
+			elems, err := splitArray(replies[g])
+			if err != nil || len(elems) != len(g.idx) {
 				return resp.AppendError(dst, fmt.Sprintf("ERR a replica's MGET reply is malformed: %v", err))
 			}
-			for j, p := range g.pos {
+			for j, p := range g.idx {
 				items[p] = elems[j]
 			}
 		}
@@ -156,8 +125,8 @@ func (h *redisHandler) split(ctx context.Context, s *resp.Session, info *cmdInfo
 		return resp.AppendOK(dst)
 	}
 	var sum int64 // del, unlink, exists
-	for _, g := range order {
-		v, err := parseIntReply(g.reply)
+	for _, g := range groups {
+		v, err := parseIntReply(replies[g])
 		if err != nil {
 			return resp.AppendError(dst, fmt.Sprintf("ERR a replica's %s reply is malformed: %v", strings.ToUpper(info.name), err))
 		}

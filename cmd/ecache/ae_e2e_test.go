@@ -83,7 +83,7 @@ func missingLocal(t *testing.T, c *client.Client, keys []string) int {
 // TestE2EAntiEntropyRefillsRestartedNode: three nodes with hinted handoff
 // and read repair off; node 3 is killed, 10,000 keys are written at W=1
 // through node 1 (replicated to node 2; node 3's copies are dropped: no
-// hints), node 3 restarts with its data directory and gossip address
+// hints — except those still queued when it is back), node 3 restarts with its data directory and gossip address
 // before the others declare it dead — so the ring never changes and
 // rebalancing has nothing to move — and anti-entropy alone brings it every
 // key, counted in the metrics.
@@ -159,20 +159,25 @@ func TestE2EAntiEntropyRefillsRestartedNode(t *testing.T) {
 			}
 		}
 		// Had the others declared node 3 dead meanwhile (a slow machine), its
-		// return would have made rebalancing stream the partitions too.
+		// return would have made rebalancing stream the partitions too. And
+		// node 1's replications to node 3 that were still queued when it
+		// came back (a dead node's are dropped one failed send at a time)
+		// reach it directly: node 1 acknowledged the 10,000 to node 2, any
+		// acknowledgement beyond those is one of them.
 		for _, p := range []*proc{n1, n2} {
 			streamed += aeMetric(t, p, "ecache_rebalance_objects_sent_total")
 		}
+		streamed += max(0, aeMetric(t, n1, "ecache_cluster_replicated_total")-total)
 		if repaired+streamed >= total && repaired > 0 || time.Now().After(metricsDeadline) {
 			break
 		}
 	}
 	t.Logf("anti-entropy repaired %v keys in all (10,000 missing on node 3)", repaired)
 	if streamed > 0 {
-		t.Logf("node 3 was declared dead while away: rebalancing also streamed %v objects", streamed)
+		t.Logf("%v objects reached node 3 by rebalancing or late replication, not anti-entropy", streamed)
 	}
 	if repaired+streamed < total || repaired == 0 {
-		t.Fatalf("ecache_antientropy_repaired_keys_total summed over the nodes = %v (rebalancing streamed %v), want at least %d", repaired, streamed, total)
+		t.Fatalf("ecache_antientropy_repaired_keys_total summed over the nodes = %v (%v by rebalancing or late replication), want at least %d", repaired, streamed, total)
 	}
 	// /v1/antientropy on node 2 shows its partitions exchanged.
 	c := http.Client{Timeout: 2 * time.Second}
