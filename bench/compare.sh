@@ -121,5 +121,5 @@ for f in "$WORK"/bench-*.txt; do
 done
 if [ "$MEMORY" = 1 ]; then
 	echo
-	timeout "$STEP_TIMEOUT" bench/memory.sh "$WORK/ecache"
+	ROUNDS=1 timeout "$STEP_TIMEOUT" bench/memory.sh "$WORK/ecache"
 fi

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# bench/resp-cluster.sh: issue #6's redis-benchmark command against a
+# 3-node ecache cluster (N=3, persistence none, all on this host) and, in
+# the same run, against one redis-server without persistence. Every process
+# it starts is stopped on exit; each redis-benchmark run is bounded.
+# Usage: bench/resp-cluster.sh [ECACHE_BINARY]   (env: N=100000 TESTS=...)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-100000}
+TESTS=${TESTS:-ping,set,get,incr,sadd,mset}
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+BIN=${1:-}
+if [ -z "$BIN" ]; then
+	go build -o "$WORK/ecache" ./cmd/ecache
+	BIN="$WORK/ecache"
+fi
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+waitport() {
+	for _ in $(seq 1 200); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "nothing listening on $1" >&2
+	return 1
+}
+bench() { # port
+	timeout 1200 redis-benchmark -h 127.0.0.1 -p "$1" -t "$TESTS" -n "$N" -c 50 -P 16 -r 100000 -q 2>&1 |
+		tr '\r' '\n' | grep -v 'rps=' | grep -v '^\s*$'
+}
+
+RPORT=$(freeport)
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+waitport "$RPORT"
+
+KEY=resp-cluster-bench
+SEED=""
+RESP1=""
+for i in 1 2 3; do
+	LPORT=$(freeport) APORT=$(freeport) GPORT=$(freeport) EPORT=$(freeport)
+	join=(--cluster)
+	[ -n "$SEED" ] && join=(--join "$SEED")
+	"$BIN" serve --listen "127.0.0.1:$LPORT" --admin-listen "127.0.0.1:$APORT" --resp-listen "127.0.0.1:$EPORT" \
+		--gossip-listen "127.0.0.1:$GPORT" "${join[@]}" --cluster-key "$KEY" --node-name "n$i" \
+		--persistence none --data-dir "$WORK/n$i" >"$WORK/n$i.log" 2>&1 &
+	PIDS+=($!)
+	waitport "$EPORT"
+	[ -z "$SEED" ] && SEED="127.0.0.1:$GPORT" RESP1=$EPORT ADMIN1=$APORT
+done
+for _ in $(seq 1 100); do
+	alive=$(curl -s "http://127.0.0.1:$ADMIN1/v1/cluster" | grep -o '"state":"alive"' | wc -l)
+	[ "$alive" -ge 3 ] && break
+	sleep 0.1
+done
+
+echo "== redis-server (one node, no persistence)"
+bench "$RPORT"
+echo "== ecache, 3-node cluster (N=3, persistence none), through node 1"
+bench "$RESP1"
+echo "== SCARD myset: redis $(redis-cli -p "$RPORT" scard myset), ecache $(redis-cli -p "$RESP1" scard myset)"
