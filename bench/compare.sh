@@ -22,19 +22,7 @@ DURATION=${DURATION:-10s}
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}
 MODES=${MODES:-none async}
 MEMORY=${MEMORY:-1}
-WORK=$(mktemp -d)
-PIDS=()
-
-cleanup() {
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in "${PIDS[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+. bench/lib.sh # WORK, PIDS, cleanup on exit, freeport, waitport, stop, ecache_binary
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
 	if [ "$(id -u)" = 0 ]; then
@@ -45,21 +33,6 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
 		exit 1
 	fi
 fi
-
-freeport() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-		echo $((20000 + RANDOM % 20000))
-}
-
-waitport() { # port pid
-	for _ in $(seq 1 200); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		kill -0 "$2" 2>/dev/null || { echo "process $2 exited before listening on $1" >&2; return 1; }
-		sleep 0.1
-	done
-	echo "nothing listening on $1" >&2
-	return 1
-}
 
 echo "== machine: $(nproc) cores, $(uname -sr), $(redis-server --version | cut -d' ' -f3)"
 echo "== building ecache"

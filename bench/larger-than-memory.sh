@@ -46,38 +46,16 @@ ROUNDS=${ROUNDS:-2}
 CONNS=${CONNS:-50}
 PIPELINE=${PIPELINE:-16}
 STEP_TIMEOUT=${STEP_TIMEOUT:-900}
-WORK=$(mktemp -d)
+. bench/lib.sh # WORK, PIDS, cleanup on exit, freeport, waitport, stop, ecache_binary
 DATA=${DATA:-$WORK}
 DDIR="$DATA/ltm-data.$$"
-PIDS=()
-cleanup() {
-	pkill -P $$ 2>/dev/null || true # this script's own children (a bench step in flight)
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$WORK" "$DDIR"
-}
-trap cleanup EXIT
-trap "exit 143" TERM INT
+trap 'cleanup; rm -rf "$DDIR"' EXIT
 
 for c in curl python3; do
 	command -v "$c" >/dev/null || { echo "larger-than-memory.sh: $c missing" >&2; exit 1; }
 done
-BIN=${1:-}
-if [ -z "$BIN" ]; then
-	go build -o "$WORK/ecache" ./cmd/ecache
-	BIN="$WORK/ecache"
-fi
+ecache_binary "${1:-}"
 
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitport() { # port pid
-	for _ in $(seq 1 600); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		kill -0 "$2" 2>/dev/null || { echo "process $2 exited before listening on $1" >&2; return 1; }
-		sleep 0.1
-	done
-	echo "nothing listening on $1" >&2
-	return 1
-}
 # Nodes are named all and small; their ports and pids live in L_<name>,
 # A_<name>, P_<name>.
 metric() { # name metric
@@ -98,11 +76,7 @@ start() { # name memory-limit
 	waitport "$l" "$p"
 	waitport "$a" "$p"
 }
-stop() { # name
-	local p="P_$1"
-	kill "${!p}" 2>/dev/null || true
-	wait "${!p}" 2>/dev/null || true
-}
+stopnode() { local p="P_$1"; stop "${!p}"; } # name
 url() { local l="L_$1"; echo "ecache://127.0.0.1:${!l}"; }
 bench() { # out-file flags...
 	local out=$1
@@ -184,8 +158,8 @@ for r in $(seq 1 "$ROUNDS"); do
 		print(f"{a[2]} all   ops/s={f['ops_per_sec']:.0f} {lat(f)} errors={f['errors']} found={f['hit_ratio']:.4f} pebble_disk={a[11]} du={a[13]}")
 		print(f"{a[2]} ratio small/all throughput={j['ratios']['throughput']:.2f}x p50={j['ratios']['p50']:.2f}x p99={j['ratios']['p99']:.2f}x load1={a[14]}")
 	EOF
-	stop small
-	stop all
+	stopnode small
+	stopnode all
 done
 echo
 awk '$2 == "ratio" { split($4, a, "="); sub(/x$/, "", a[2]); v[++n] = a[2] }

@@ -12,28 +12,8 @@ cd "$(dirname "$0")/.."
 MODE=${MODE:-none}
 KEYS=${KEYS:-1000000}
 DURATION=${DURATION:-8s}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-BIN=${1:-}
-if [ -z "$BIN" ]; then
-	go build -o "$WORK/ecache" ./cmd/ecache
-	BIN="$WORK/ecache"
-fi
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitport() {
-	for _ in $(seq 1 200); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	echo "nothing listening on $1" >&2
-	return 1
-}
+. bench/lib.sh # WORK, PIDS, cleanup on exit, freeport, waitport, stop, ecache_binary
+ecache_binary "${1:-}"
 RP=$(freeport)
 LP=$(freeport)
 redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no >"$WORK/redis.log" 2>&1 &

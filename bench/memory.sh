@@ -28,40 +28,13 @@ KEYS=${KEYS:-1000000}
 VALUE=${VALUE:-100}
 ROUNDS=${ROUNDS:-2}
 STEP_TIMEOUT=${STEP_TIMEOUT:-600}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-	pkill -P $$ 2>/dev/null || true # this script's own children (a bench step in flight)
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap "exit 143" TERM INT
+. bench/lib.sh # WORK, PIDS, cleanup on exit, freeport, waitport, stop, ecache_binary
 
 for c in redis-server redis-cli curl python3; do
 	command -v "$c" >/dev/null || { echo "memory.sh: $c missing (apt-get install -y redis-server curl python3)" >&2; exit 1; }
 done
-BIN=${1:-}
-if [ -z "$BIN" ]; then
-	go build -o "$WORK/ecache" ./cmd/ecache
-	BIN="$WORK/ecache"
-fi
+ecache_binary "${1:-}"
 
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitport() { # port pid
-	for _ in $(seq 1 300); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		kill -0 "$2" 2>/dev/null || { echo "process $2 exited before listening on $1" >&2; return 1; }
-		sleep 0.1
-	done
-	echo "nothing listening on $1" >&2
-	return 1
-}
-stop() { # pid
-	kill "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
 rss() { awk '/^VmRSS/ { print $2 * 1024 }' "/proc/$1/status"; }
 redis_mem() { redis-cli -p "$RPORT" info memory | tr -d '\r' | awk -F: -v k="$1" '$1 == k { print $2 }'; }
 metric() { curl -sf "http://127.0.0.1:$APORT/metrics" | awk -v k="$1" '$1 == k { printf "%.0f\n", $2 }'; }

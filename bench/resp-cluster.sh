@@ -9,29 +9,9 @@ cd "$(dirname "$0")/.."
 
 N=${N:-100000}
 TESTS=${TESTS:-ping,set,get,incr,sadd,mset}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+. bench/lib.sh # WORK, PIDS, cleanup on exit, freeport, waitport, stop, ecache_binary
 
-BIN=${1:-}
-if [ -z "$BIN" ]; then
-	go build -o "$WORK/ecache" ./cmd/ecache
-	BIN="$WORK/ecache"
-fi
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitport() {
-	for _ in $(seq 1 200); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	echo "nothing listening on $1" >&2
-	return 1
-}
+ecache_binary "${1:-}"
 bench() { # port
 	timeout 1200 redis-benchmark -h 127.0.0.1 -p "$1" -t "$TESTS" -n "$N" -c 50 -P 16 -r 100000 -q 2>&1 |
 		tr '\r' '\n' | grep -v 'rps=' | grep -v '^\s*$'
