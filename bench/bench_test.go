@@ -378,6 +378,22 @@ func TestRunAgainstNode(t *testing.T) {
 	if s := rep.Results[0]; s.Errors != 0 || s.Ops == 0 || s.HitRatio == 1 {
 		t.Errorf("open loop: ops %d errors %d hit ratio %v", s.Ops, s.Errors, s.HitRatio)
 	}
+	// Several nodes in one target (here the same one twice).
+	rep, err = Run(ctx, Options{
+		Target: "ecache://" + n.Addr() + "," + n.Addr(), Workload: w, Conns: 2, Pipeline: 2, Ops: 100,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rep.Results[0]; s.Errors != 0 || s.Ops != 100 {
+		t.Errorf("two-address target: ops %d errors %d (%s)", s.Ops, s.Errors, s.FirstError)
+	}
+	for _, bad := range []string{"ecache://127.0.0.1", "ecache://127.0.0.1:1,nohostport"} {
+		if d, err := Dial(ctx, bad, 1, 1); err == nil {
+			d.Close()
+			t.Errorf("Dial(%q) accepted", bad)
+		}
+	}
 }
 
 // Prepared shares the zipf table among generators without changing the

@@ -53,11 +53,16 @@ func Dial(ctx context.Context, target string, conns, pipeline int) (Driver, erro
 	}
 	switch u.Scheme {
 	case "ecache":
-		if _, _, err := net.SplitHostPort(u.Host); err != nil {
-			return nil, fmt.Errorf("target %q: want ecache://HOST:PORT: %w", target, err)
+		// ecache://HOST:PORT, or several nodes: ecache://H1:P1,H2:P2 (the
+		// client spreads requests over them).
+		addrs := strings.Split(u.Host, ",")
+		for _, a := range addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return nil, fmt.Errorf("target %q: want ecache://HOST:PORT[,HOST:PORT...]: %w", target, err)
+			}
 		}
 		cfg := client.DefaultConfig()
-		cfg.Addrs = []string{u.Host}
+		cfg.Addrs = addrs
 		cfg.ConnsPerNode = conns
 		cfg.ClientName = "ecache-bench"
 		if p, ok := u.User.Password(); ok {

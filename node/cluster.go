@@ -764,6 +764,10 @@ type route struct {
 	owners []vclock.NodeID
 	need   int // replica acknowledgements a write waits for, besides this node's
 	r      int // replicas a GET reads, this node's included (0: a plain read)
+	// fill: the key's partition is being filled here (rebalance.go), so a
+	// GET that misses locally reads fillOwners with R=2.
+	fill       bool
+	fillOwners []vclock.NodeID
 }
 
 // errWTooLarge rejects a W or R over N.

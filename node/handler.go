@@ -127,8 +127,11 @@ func (n *Node) dispatch(ctx context.Context, s *netproto.Session, f netproto.Fra
 				return netproto.AppendError(dst, op, id, netproto.CodeMalformed, msg), true
 			}
 			if rn <= 1 && op == netproto.OpGet {
-				if owners, more := n.rebalance.readMore(s.Peer, ns, key, rt.owners); more {
-					rn, rt.owners = 2, owners // rebalance.go: this replica may not hold the key yet
+				// rebalance.go: this replica may not hold the key yet; a
+				// local miss also reads another owner.
+				rt.fillOwners, rt.fill = n.rebalance.readMore(s.Peer, ns, key, rt.owners)
+				if rt.fill && !slices.Contains(rt.owners, n.ID()) {
+					rn, rt.owners = 2, rt.fillOwners // a peer's read of a key this node no longer owns
 				}
 			}
 			if rn > 1 {
@@ -169,6 +172,13 @@ func (n *Node) dispatch(ctx context.Context, s *netproto.Session, f netproto.Fra
 		body, ok, err = n.get(sc, f.Body, cachedOnly)
 		if !ok {
 			return dst, false
+		}
+		if gr, isGet := body.(*netproto.GetResponse); rt.fill && err == nil && isGet && gr.Status == netproto.CodeNotFound {
+			if fast {
+				return dst, false
+			}
+			rt.owners, rt.r = rt.fillOwners, 2
+			body, err = n.getR(ctx, sc, f.Body, rt)
 		}
 	case netproto.OpMGet:
 		body, ok, err = n.mget(sc, f.Body, cachedOnly)
