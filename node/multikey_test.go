@@ -5,9 +5,14 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ecachedb/ecache/client"
+	"github.com/ecachedb/ecache/netproto"
 	"github.com/ecachedb/ecache/storage"
+	"github.com/ecachedb/ecache/vclock"
 )
 
 // TestClusterMultiKey: MPUT and MGET sent to one node of four (N=2, no
@@ -66,5 +71,57 @@ func TestClusterMultiKey(t *testing.T) {
 	}
 	if forwarded == 0 {
 		t.Fatal("nothing was forwarded: the test did not split")
+	}
+}
+
+// fetchesServed is how many FETCH requests n answered.
+func fetchesServed(n *Node) float64 {
+	var total float64
+	for _, c := range n.metrics.requests[netproto.OpFetch] {
+		var m dto.Metric
+		if c != nil && c.Write(&m) == nil {
+			total += m.GetCounter().GetValue()
+		}
+	}
+	return total
+}
+
+// TestFillWindowReadsLocalFirst: right after a cluster forms, its nodes
+// are in rebalancing's fill window (a local miss also asks another owner);
+// a GET of a key the node holds is answered locally, with no fetch.
+func TestFillWindowReadsLocalFirst(t *testing.T) {
+	nodes := startCluster(t, 3, 3, storage.PersistenceNone, func(cfg *Config) {
+		cfg.Cluster.FillWindow = time.Hour
+	})
+	// Node 3 joined last: it became an owner of the partitions it holds.
+	c3 := dialNode(t, nodes[2], "")
+	ctx := t.Context()
+	if _, err := c3.Put(ctx, "here", []byte("v"), client.WithWAll()); err != nil {
+		t.Fatal(err)
+	}
+	before := fetchesServed(nodes[0]) + fetchesServed(nodes[1])
+	for range 50 {
+		if it, err := c3.Get(ctx, "here"); err != nil || string(it.Values[0]) != "v" {
+			t.Fatalf("GET = %+v, %v", it, err)
+		}
+	}
+	if after := fetchesServed(nodes[0]) + fetchesServed(nodes[1]); after != before {
+		t.Fatalf("50 GETs of a key held locally made %v fetches", after-before)
+	}
+	// A key only the other nodes hold (written there directly) is still
+	// found, by a fetch.
+	obj, _ := localObject(t, nodes[0], "here")
+	for _, n := range nodes[:2] {
+		if _, err := n.Store().Update([]byte(DefaultNamespace), []byte("elsewhere"), func(vclock.Object, bool) (vclock.Object, error) {
+			return obj, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if it, err := c3.Get(ctx, "elsewhere"); err != nil || string(it.Values[0]) != "v" {
+		t.Fatalf("GET of a key only nodes 1 and 2 hold = %+v, %v", it, err)
+	}
+	if after := fetchesServed(nodes[0]) + fetchesServed(nodes[1]); after == before {
+		t.Fatal("the miss was answered without a fetch")
 	}
 }
