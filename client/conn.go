@@ -202,7 +202,9 @@ func (c *conn) queueLocked(cl *call, op netproto.Opcode, body netproto.Body) err
 		c.wbuf = c.wbuf[:start]
 		return fmt.Errorf("%w: %s request of %d bytes, limit %d", ErrFrameTooLarge, op, n, c.limits.MaxFrameSize)
 	}
-	cl.op, cl.id = op, c.nextID
+	// A call may be sent again after failing (a routed read retried on
+	// another node): it starts clean, or its old error would be its result.
+	cl.op, cl.id, cl.err, cl.isErr = op, c.nextID, nil, false
 	c.pending[cl.id] = cl
 	return nil
 }

@@ -344,3 +344,38 @@ func TestRoutingPeriodicRefresh(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutingReadRetriedAfterLostConnection: a routed GET whose replica
+// drops the connection in flight is retried on Config.Addrs (a read may
+// run twice), and the retry's answer — not the lost connection — is the
+// result, although the same call carries both attempts.
+func TestRoutingReadRetriedAfterLostConnection(t *testing.T) {
+	fc := startFakeCluster(t, 3)
+	c := routedClient(t, fc.servers[0].Addr())
+	ctx := t.Context()
+	key := ""
+	for i := 0; key == ""; i++ {
+		if k := fmt.Sprintf("r%d", i); fc.owner(k) == 2 {
+			key = k
+		}
+	}
+	// The value is on server 0 (the given address) only.
+	plain := startClient(t, nil, fc.servers[0].Addr())
+	if _, err := plain.Put(ctx, key, []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	fc.servers[2].setHook(func(op netproto.Opcode, _ string) fakeAction {
+		return fakeAction{drop: op == netproto.OpGet}
+	})
+	it, err := c.Get(ctx, key)
+	if err != nil || len(it.Values) != 1 || string(it.Values[0]) != "v" {
+		t.Fatalf("Get = %+v, %v; want v from the fallback", it, err)
+	}
+	// A write whose connection is lost is not retried: it may have run.
+	fc.servers[2].setHook(func(op netproto.Opcode, _ string) fakeAction {
+		return fakeAction{drop: op == netproto.OpPut}
+	})
+	if _, err := c.Put(ctx, key, []byte("w")); !errors.Is(err, ErrConnLost) {
+		t.Fatalf("Put over a dropped connection = %v, want ErrConnLost", err)
+	}
+}
