@@ -180,30 +180,40 @@ func TestE2ERedisCLI(t *testing.T) {
 // TestE2ERedisBenchmark runs a short redis-benchmark (no timing checks):
 // every command it sends must succeed.
 func TestE2ERedisBenchmark(t *testing.T) {
+	for _, persistence := range []string{"none", "async"} {
+		addr, _ := startRESP(t, "--resp-listen", "127.0.0.1:0", "--persistence", persistence)
+		host, port := hostPort(t, addr)
+		runRedisBenchmark(t, persistence, host, port, 2*time.Minute, "-n", "2000", "-c", "10", "-P", "8", "-r", "1000")
+	}
+}
+
+// runRedisBenchmark runs redis-benchmark's ping, set, get, incr, sadd and
+// mset tests against host:port with args, within limit, and fails the test
+// unless every test reports and none saw an error reply. It returns the
+// CSV output.
+func runRedisBenchmark(t *testing.T, what, host, port string, limit time.Duration, args ...string) string {
+	t.Helper()
 	bench, err := exec.LookPath("redis-benchmark")
 	if err != nil {
 		requireTool(t, "redis-benchmark")
 	}
-	for _, persistence := range []string{"none", "async"} {
-		addr, _ := startRESP(t, "--resp-listen", "127.0.0.1:0", "--persistence", persistence)
-		host, port := hostPort(t, addr)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		out, err := exec.CommandContext(ctx, bench, "-h", host, "-p", port,
-			"-t", "ping,set,get,incr,sadd,mset", "-n", "2000", "-c", "10", "-P", "8", "-r", "1000", "--csv").CombinedOutput()
-		cancel()
-		if err != nil {
-			t.Fatalf("redis-benchmark (%s): %v\n%s", persistence, err, out)
-		}
-		text := string(out)
-		for _, test := range []string{"PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "SADD", "MSET"} {
-			if !strings.Contains(text, `"`+test) {
-				t.Errorf("redis-benchmark (%s) did not report %s:\n%s", persistence, test, text)
-			}
-		}
-		if strings.Contains(strings.ToLower(text), "error") {
-			t.Errorf("redis-benchmark (%s) reported errors:\n%s", persistence, text)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	all := append([]string{"-h", host, "-p", port, "-t", "ping,set,get,incr,sadd,mset", "--csv"}, args...)
+	out, err := exec.CommandContext(ctx, bench, all...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-benchmark (%s): %v\n%s", what, err, out)
+	}
+	text := string(out)
+	for _, test := range []string{"PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "SADD", "MSET"} {
+		if !strings.Contains(text, `"`+test) {
+			t.Errorf("redis-benchmark (%s) did not report %s:\n%s", what, test, text)
 		}
 	}
+	if strings.Contains(strings.ToLower(text), "error") {
+		t.Errorf("redis-benchmark (%s) reported errors:\n%s", what, text)
+	}
+	return text
 }
 
 // TestE2ERESPListenOff: --resp-listen off serves no RESP.
