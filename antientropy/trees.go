@@ -43,7 +43,17 @@ type treeSlot struct {
 	// dirty holds, during a build, the digest of the latest change of each
 	// key changed since the build began.
 	dirty map[string]dirtyKey
+	// ghosts holds the digests of keys a memory-only store evicted (see
+	// OnEvict): the tree still counts them, and a later write of the key,
+	// which the store reports as new (prev nil), replaces them.
+	ghosts map[string]uint64
 }
+
+// maxGhosts bounds the evicted keys a partition remembers; past it, an
+// evicted key written again leaves its old hash in the tree (its leaf then
+// differs from its peers' until a rebuild; exchanges still skip evicted
+// keys, see Responder).
+const maxGhosts = 1 << 16
 
 type dirtyKey struct {
 	ns, key []byte
@@ -96,16 +106,54 @@ func (t *Trees) OnChange(p uint32, ns, key []byte, prev, next *vclock.Object) {
 	if next != nil {
 		nd = VersionDigest(*next)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev == nil && s.ghosts != nil {
+		// Written again after an eviction: the tree holds the evicted
+		// version's hash, not nothing.
+		if g, ok := s.ghosts[mapKey(ns, key)]; ok {
+			delete(s.ghosts, mapKey(ns, key))
+			od = g
+		}
+	}
 	if od == nd {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	switch s.state {
 	case treeReady:
 		s.treeLocked(t.shape).Update(ns, key, od, nd)
 	case treeBuilding:
 		s.dirty[mapKey(ns, key)] = dirtyKey{ns: slices.Clone(ns), key: slices.Clone(key), digest: nd}
+	}
+}
+
+// OnEvict records that a memory-only store evicted obj, the version of
+// (ns, key) the tree counts, to make room (storage.Config.OnEvict). The
+// tree keeps counting it — an eviction is not a change replicas should
+// repair — and remembers its digest for when the key is written again.
+// present means the key was written again before the eviction was
+// reported: that write counted as new, so the evicted version's hash
+// leaves the tree now.
+func (t *Trees) OnEvict(p uint32, ns, key []byte, obj *vclock.Object, present bool) {
+	s := t.slot(p)
+	if s == nil {
+		return
+	}
+	d := VersionDigest(*obj)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != treeReady {
+		return
+	}
+	if present {
+		s.treeLocked(t.shape).Update(ns, key, d, 0)
+		return
+	}
+	if s.ghosts == nil {
+		s.ghosts = map[string]uint64{}
+	}
+	if len(s.ghosts) < maxGhosts {
+		s.ghosts[mapKey(ns, key)] = d
 	}
 }
 
@@ -141,7 +189,7 @@ func (t *Trees) Rebuild(p uint32, each func(fn func(ns, key []byte, obj *vclock.
 	for k, d := range s.dirty {
 		tree.Update(d.ns, d.key, seen[k], d.digest)
 	}
-	s.state, s.dirty, s.tree = treeReady, nil, tree
+	s.state, s.dirty, s.tree, s.ghosts = treeReady, nil, tree, nil
 	return nil
 }
 
@@ -161,7 +209,7 @@ func (t *Trees) Reset(p uint32) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state, s.dirty, s.tree = treeReady, nil, nil
+	s.state, s.dirty, s.tree, s.ghosts = treeReady, nil, nil, nil
 }
 
 // Ready reports whether partition p's tree is built and current.

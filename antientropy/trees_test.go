@@ -118,3 +118,50 @@ func BenchmarkTreesOnChange(b *testing.B) {
 		trees.OnChange(42, ns, key, &prev, &next)
 	}
 }
+
+// TestTreesEvictionChurn: a memory-only store evicts a key and the key is
+// written again later (the store reports that write as new): the tree then
+// counts only the new version, as a tree built from the stored data would,
+// whether the eviction was reported before the write or after it.
+func TestTreesEvictionChurn(t *testing.T) {
+	obj := func(c uint64, v string) *vclock.Object {
+		o, _ := vclock.Object{}.Update(nil, 1, vclock.Sibling{HLC: vclock.Timestamp(c), Value: []byte(v)})
+		o.Clock = vclock.VV{}.With(vclock.Dot{Node: 1, Counter: c})
+		o.Siblings[0].Dot = vclock.Dot{Node: 1, Counter: c}
+		return &o
+	}
+	shape := antientropy.DefaultShape()
+	want, err := antientropy.Build(shape, func(fn func(ns, key []byte, obj *vclock.Object) error) error {
+		if err := fn([]byte("ns"), []byte("a"), obj(2, "a2")); err != nil {
+			return err
+		}
+		return fn([]byte("ns"), []byte("b"), obj(2, "b2"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trees, err := antientropy.NewTrees(shape, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trees.Reset(0)
+	ns := []byte("ns")
+	for _, k := range []string{"a", "b"} {
+		trees.OnChange(0, ns, []byte(k), nil, obj(1, k+"1"))
+	}
+	// a: evicted, reported, then written again.
+	trees.OnEvict(0, ns, []byte("a"), obj(1, "a1"), false)
+	trees.OnChange(0, ns, []byte("a"), nil, obj(2, "a2"))
+	// b: evicted, written again, and only then reported.
+	trees.OnChange(0, ns, []byte("b"), nil, obj(2, "b2"))
+	trees.OnEvict(0, ns, []byte("b"), obj(1, "b1"), true)
+	got, ok := trees.Tree(0)
+	if !ok || !got.Equal(want) {
+		t.Fatalf("tree after eviction churn differs from one built from the stored data (root %x, want %x)", got.Root(), want.Root())
+	}
+	// An evicted key that stays away stays counted: no repair is due.
+	trees.OnEvict(0, ns, []byte("b"), obj(2, "b2"), false)
+	if got, _ := trees.Tree(0); !got.Equal(want) {
+		t.Fatal("an eviction changed the tree")
+	}
+}

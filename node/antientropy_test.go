@@ -87,6 +87,7 @@ func exchangeAll(t *testing.T, from, to *Node) antientropy.Stats {
 			t.Fatalf("partition %d: %v", p, err)
 		}
 		sum.RootComparisons += st.RootComparisons
+		sum.LeavesCompared += st.LeavesCompared
 		sum.KeysDiffering += st.KeysDiffering
 		sum.KeysTransferred += st.KeysTransferred
 		sum.Ghosts += st.Ghosts
@@ -419,6 +420,55 @@ func TestAntiEntropyEvictionsNotRepaired(t *testing.T) {
 		}
 	}
 	t.Logf("a held %d of %d keys; %d+%d evicted keys met in differing leaves were left alone", len(held), keys, st.Ghosts, st2.Ghosts)
+}
+
+// TestAntiEntropyEvictionChurn: keys a memory-only replica evicted and
+// then received again (a new write, replicated to both) leave its trees
+// equal to its peer's: the evicted versions' hashes are replaced, not
+// kept beside the new ones, so no leaf differs and nothing is compared.
+func TestAntiEntropyEvictionChurn(t *testing.T) {
+	var nodes []*Node
+	for i := range 2 {
+		join := ""
+		if i > 0 {
+			join = nodes[0].Membership().Addr()
+		}
+		cfg := aeNodeConfig(t, storage.PersistenceNone, 2, join, -1)
+		if i == 0 {
+			cfg.Storage.MemoryLimit = 24 << 10
+			cfg.Storage.MemoryShards = 1
+		}
+		nodes = append(nodes, openClusterNode(t, cfg, i+1))
+	}
+	waitRing(t, nodes, 2)
+	a, b := nodes[0], nodes[1]
+	cb := dialNode(t, b, "")
+	const keys = 600
+	put := func(i int, v string) {
+		t.Helper()
+		if _, err := cb.Put(t.Context(), fmt.Sprintf("c%d", i), []byte(v), client.WithW(2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range keys {
+		put(i, fmt.Sprintf("value-%d", i))
+	}
+	var evicted []int
+	for i := range keys {
+		if _, found := localObject(t, a, fmt.Sprintf("c%d", i)); !found {
+			evicted = append(evicted, i)
+		}
+	}
+	if len(evicted) < 40 {
+		t.Fatalf("a evicted %d of %d keys: the test needs evictions", len(evicted), keys)
+	}
+	for _, i := range evicted[:20] {
+		put(i, "again")
+	}
+	st, st2 := exchangeAll(t, a, b), exchangeAll(t, b, a)
+	if st.LeavesCompared+st2.LeavesCompared != 0 || st.KeysTransferred+st2.KeysTransferred != 0 {
+		t.Fatalf("a→b %+v, b→a %+v: want equal trees (no leaf compared, nothing transferred)", st, st2)
+	}
 }
 
 func TestAntiEntropyConfigValidate(t *testing.T) {

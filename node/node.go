@@ -83,6 +83,9 @@ func Open(cfg Config) (*Node, error) {
 	}
 	scfg := cfg.storageConfig()
 	scfg.OnChange = n.onChange
+	if n.ae != nil || scfg.OnEvict != nil {
+		scfg.OnEvict = n.onEvict
+	}
 	st, err := storage.Open(cfg.DataDir, scfg)
 	if err != nil {
 		return nil, err
@@ -144,6 +147,17 @@ func Open(cfg Config) (*Node, error) {
 // onChange is the store's one OnChange hook (storage.Config.OnChange: under
 // the key's lock, fast, no calls back into the store); every part of the
 // node that follows store changes is called from here.
+// onEvict is the store's OnEvict hook (memory-only stores): anti-entropy
+// keeps counting what the memory tier evicts, then the embedder's hook.
+func (n *Node) onEvict(p uint32, ns, key []byte, obj *vclock.Object, present bool) {
+	if n.ae != nil {
+		n.ae.trees.OnEvict(p, ns, key, obj, present)
+	}
+	if h := n.cfg.Storage.OnEvict; h != nil {
+		h(p, ns, key, obj, present)
+	}
+}
+
 func (n *Node) onChange(p uint32, ns, key []byte, prev, next *vclock.Object) {
 	if n.rebalance != nil {
 		n.rebalance.changed(p, next)

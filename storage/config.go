@@ -68,6 +68,14 @@ type Config struct {
 	// MemoryLimit bounds the memory tier in bytes (keys, records and
 	// per-entry overhead).
 	MemoryLimit int64
+	// OnEvict, when set on a memory-only store, is called for each object
+	// the memory tier evicts to make room, under that key's lock, after
+	// the write that caused it; present reports that the key was written
+	// again meanwhile (that write's OnChange had prev nil). Anti-entropy
+	// keeps counting an evicted object, so an eviction never looks like a
+	// difference to repair. It must be fast and must not call back into
+	// the Store.
+	OnEvict func(partition uint32, ns, key []byte, obj *vclock.Object, present bool)
 	// PartitionIndex makes a memory-only store keep the keys of each
 	// partition in an index (partindex.go), so Scan of one partition
 	// visits that partition's keys instead of walking the whole memory

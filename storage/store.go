@@ -76,6 +76,8 @@ type Store struct {
 	// pidx lists each partition's keys of a memory-only store
 	// (partindex.go).
 	pidx partIndex
+	// evicts are the memory tier's evictions not reported yet (evict.go).
+	evicts evictions
 }
 
 // Open opens (creating if needed) the store in dir. With PersistenceNone dir
@@ -91,7 +93,11 @@ func Open(dir string, cfg Config) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	mem, err := memtier.New(memtier.Config{Capacity: cfg.MemoryLimit, Shards: cfg.MemoryShards})
+	mcfg := memtier.Config{Capacity: cfg.MemoryLimit, Shards: cfg.MemoryShards}
+	if cfg.OnEvict != nil && cfg.Persistence == PersistenceNone {
+		mcfg.OnEvict = s.onMemEvict // evict.go
+	}
+	mem, err := memtier.New(mcfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -394,6 +400,7 @@ func (s *Store) Update(ns, key []byte, fn UpdateFunc) (vclock.Object, error) {
 	}
 	part := PartitionOf(ns, key, s.cfg.Partitions)
 	kb := appendDataKey(make([]byte, 0, keyHeader+len(ns)+len(key)), part, ns, key)
+	defer s.reportEvictions() // evict.go: after the unlock below
 	st := s.stripeFor(kb)
 	st.mu.Lock()
 	locked := true

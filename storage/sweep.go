@@ -40,6 +40,7 @@ func (s *Store) sweepLoop() {
 // tier once every sweepCycle ticks.
 func (s *Store) sweepTick() (int, error) {
 	s.pruneIndex(pruneParts) // partindex.go
+	s.reportEvictions()      // evict.go: those no write reported
 	if s.db != nil {
 		return s.SweepExpired(max(1, (s.cfg.Partitions+sweepCycle-1)/sweepCycle))
 	}
