@@ -162,21 +162,28 @@ func (a *antiEntropy) loop() {
 	}
 }
 
-// build makes every partition's tree: empty for a memory-only store (it
-// starts empty), else from a scan of the partition, one at a time. A
+// resetAll makes every partition's tree empty and ready: a memory-only
+// store's, before the node serves (Open).
+func (a *antiEntropy) resetAll() {
+	for p := range uint32(a.trees.Partitions()) {
+		a.trees.Reset(p)
+	}
+}
+
+// build makes every partition's tree from a scan of the partition, one at
+// a time (a memory-only store's trees were made empty by resetAll). A
 // partition whose scan fails stays not ready (skipped by exchanges) and is
 // logged.
 func (a *antiEntropy) build() {
 	defer close(a.ready)
 	st := a.n.store
+	if !st.Persistent() {
+		return
+	}
 	start := time.Now()
 	for p := range uint32(a.trees.Partitions()) {
 		if a.ctx.Err() != nil {
 			return
-		}
-		if !st.Persistent() {
-			a.trees.Reset(p)
-			continue
 		}
 		if err := a.trees.RebuildFromStore(st, p); err != nil {
 			if a.ctx.Err() == nil && !errors.Is(err, storage.ErrClosed) {

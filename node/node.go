@@ -91,6 +91,12 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.store = st
+	if n.ae != nil && !st.Persistent() {
+		// A memory-only store starts empty, and so do its trees — ready
+		// before the node serves, so no write reaches a tree not built
+		// yet (which would skip it).
+		n.ae.resetAll()
+	}
 	n.metrics = newMetrics(n)
 	if cfg.Cluster != nil {
 		// Set before serving: requests see it (and route locally until the

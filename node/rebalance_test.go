@@ -290,3 +290,51 @@ func TestRebalanceLateWriteToNonOwner(t *testing.T) {
 		t.Fatalf("the outsider's rebalance stats: %+v (dropped before: %d)", st, dropped)
 	}
 }
+
+// TestRebalanceVerifiesWithAntiEntropy: with periodic anti-entropy off,
+// the old owners still run an exchange of each partition they streamed to
+// a new owner (rebalance.verify). Its repairs are legitimate — another old
+// owner may still be streaming the same partition to both — and after the
+// move every key is on exactly its owners.
+func TestRebalanceVerifiesWithAntiEntropy(t *testing.T) {
+	cfgFor := func(join string) Config {
+		cfg := clusterNodeConfig(t, storage.PersistenceNone, 2, join)
+		cfg.Cluster.AntiEntropy.Interval = -1 // no periodic exchanges
+		return cfg
+	}
+	var nodes []*Node
+	for i := range 3 {
+		join := ""
+		if i > 0 {
+			join = nodes[0].Membership().Addr()
+		}
+		nodes = append(nodes, openClusterNode(t, cfgFor(join), i+1))
+	}
+	c1 := dialNode(t, nodes[0], "")
+	const n = 100
+	keys := keyNames("v", n)
+	putKeys(t, c1, "v", n, 2)
+	eventuallyPlaced(t, 20*time.Second, nodes, keys, true, true)
+	exchanges := func() (total uint64) {
+		for _, n := range nodes {
+			if info, ok := n.AntiEntropyInfo(); ok {
+				total += info.Exchanges
+			}
+		}
+		return
+	}
+	// The cluster's own formation moved partitions too: wait until every
+	// node is idle, so the count below is the 4th node's move alone.
+	eventually(t, 20*time.Second, "rebalancing idle", func() bool {
+		for _, n := range nodes {
+			if n.RebalanceStats().State != "idle" {
+				return false
+			}
+		}
+		return true
+	})
+	before := exchanges()
+	nodes = append(nodes, openClusterNode(t, cfgFor(nodes[0].Membership().Addr()), 4))
+	eventuallyPlaced(t, 30*time.Second, nodes, keys, true, true)
+	eventually(t, 10*time.Second, "exchanges after the move", func() bool { return exchanges() > before })
+}
