@@ -413,7 +413,6 @@ func (r *rebalancer) move(ctx context.Context, rg *ring.Ring, self vclock.NodeID
 			r.partitionsSent.Add(1)
 		}
 		if !t.drop {
-			r.verify(ctx, t.p, t.targets)
 			r.mu.Lock()
 			for _, id := range t.targets {
 				delete(r.owed[t.p], id)
@@ -453,32 +452,6 @@ func (r *rebalancer) move(ctx context.Context, rg *ring.Ring, self vclock.NodeID
 	}
 	return true, nil
 }
-
-// verify runs an anti-entropy exchange of partition p with each new owner
-// it was just streamed to: normally one root comparison, it repairs both
-// ways whatever the stream and the writes racing it left different. A
-// failed exchange (the peer's trees not built yet, say) is only logged:
-// the periodic exchanges get there too.
-func (r *rebalancer) verify(ctx context.Context, p uint32, targets []vclock.NodeID) {
-	n := r.c.n
-	if n.ae == nil {
-		return
-	}
-	for _, id := range targets {
-		ectx, cancel := context.WithTimeout(ctx, verifyTimeout)
-		st, err := n.AntiEntropyExchange(ectx, p, id)
-		cancel()
-		switch {
-		case err != nil && ctx.Err() == nil:
-			n.log.Debug("rebalance: exchange after the move failed", "partition", p, "peer", id, "err", err)
-		case st.KeysTransferred > 0:
-			n.log.Info("rebalance: exchange after the move repaired keys", "partition", p, "peer", id, "keys", st.KeysTransferred)
-		}
-	}
-}
-
-// verifyTimeout bounds one exchange verifying a moved partition.
-const verifyTimeout = 10 * time.Second
 
 // peerViews caches, for one round, each target's own view of the ring.
 type peerViews struct {
