@@ -32,8 +32,8 @@ func (s *Store) onMemEvict(key, val []byte) {
 // reportEvictions reports the queued evictions to Config.OnEvict. The
 // caller holds no stripe lock.
 func (s *Store) reportEvictions() {
-	if s.cfg.OnEvict == nil {
-		return
+	if s.cfg.OnEvict == nil || s.db != nil {
+		return // nothing is queued: the tier reports evictions of memory-only stores only
 	}
 	s.evicts.mu.Lock()
 	batch := s.evicts.pending
