@@ -267,11 +267,8 @@ func (a *antiEntropy) exchange(ctx context.Context, p uint32, peer vclock.NodeID
 	if err == nil {
 		err = ex.Err()
 	}
-	if err != nil {
-		a.failures.Add(1)
-		return st, fmt.Errorf("node: anti-entropy exchange of partition %d with %v: %w", p, peer, err)
-	}
-	a.exchanges.Add(1)
+	// What an exchange transferred was merged, whether or not it then
+	// finished: count it either way.
 	a.differences.Add(uint64(st.KeysDiffering))
 	a.repaired.Add(uint64(st.KeysTransferred))
 	a.ghosts.Add(uint64(st.Ghosts))
@@ -281,12 +278,19 @@ func (a *antiEntropy) exchange(ctx context.Context, p uint32, peer vclock.NodeID
 		ps = &aePartition{}
 		a.parts[p] = ps
 	}
-	ps.last, ps.peer = a.n.now(), peer
-	ps.exchanges++
 	ps.differences += uint64(st.KeysDiffering)
 	ps.repaired += uint64(st.KeysTransferred)
 	ps.bytes += nbytes
+	if err == nil {
+		ps.last, ps.peer = a.n.now(), peer
+		ps.exchanges++
+	}
 	a.mu.Unlock()
+	if err != nil {
+		a.failures.Add(1)
+		return st, fmt.Errorf("node: anti-entropy exchange of partition %d with %v: %w", p, peer, err)
+	}
+	a.exchanges.Add(1)
 	return st, nil
 }
 
