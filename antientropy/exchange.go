@@ -42,6 +42,13 @@ type Config struct {
 	LeavesPerRequest int
 	// ObjectsPerRequest bounds the keys one object request pushes and pulls.
 	ObjectsPerRequest int
+	// PushOnly makes the initiator only give: it pushes the objects the
+	// peer lacks, holds an older version of, or holds a concurrent one of,
+	// and never pulls — what the peer has that it lacks stays there. A node
+	// filling a partition's new owner uses it: pulling would hand it back
+	// keys it no longer owns. KeysDiffering then counts only what the
+	// initiator pushes.
+	PushOnly bool
 }
 
 // DefaultConfig returns the default configuration.
@@ -383,8 +390,10 @@ func (e *Exchange) onKeys(now int64, m Message) []Message {
 		}
 		d := diff{ns: slices.Clone(r.NS), key: slices.Clone(r.Key)}
 		if l == nil {
-			d.pull = true
-			pulls.add(li, entryHash(kh, r.Digest), d)
+			if !e.cfg.PushOnly {
+				d.pull = true
+				pulls.add(li, entryHash(kh, r.Digest), d)
+			}
 			continue
 		}
 		switch lc.Compare(r.Clock) {
@@ -396,6 +405,12 @@ func (e *Exchange) onKeys(now int64, m Message) []Message {
 			// Equal clocks with different digests (corruption, or siblings
 			// judged differently) or concurrent ones: Join both ways.
 			d.push, d.pull = true, true
+		}
+		if e.cfg.PushOnly {
+			if !d.push {
+				continue
+			}
+			d.pull = false
 		}
 		e.diffs = append(e.diffs, d)
 	}

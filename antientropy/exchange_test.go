@@ -214,6 +214,53 @@ func TestExchangeDifferential(t *testing.T) {
 	})
 }
 
+// TestExchangePushOnly checks a push-only exchange against a naive
+// comparison: the initiator is left exactly as it was; the peer gets
+// Join of both versions of exactly the keys whose version it does not
+// already absorb (merging the initiator's would change its digest), and
+// keeps everything else, its own newer versions and keys included.
+func TestExchangePushOnly(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		cfg := genConfig(t)
+		cfg.PushOnly = true
+		p := genPair(t, cfg.Shape)
+		st, _ := exchange(t, cfg, p.a, p.b, p.a.tree, p.b.tree, now)
+
+		pushed := 0
+		for k, nk := range p.keys {
+			if p.a.merged[k] > 0 {
+				t.Fatalf("key %q was pulled by a push-only exchange", k)
+			}
+			a, _ := p.a.get(nk[0], nk[1])
+			if !vclock.ObjectsEqual(a, p.a0[k]) {
+				t.Fatalf("key %q changed on the initiator", k)
+			}
+			join := vclock.Join(p.a0[k], p.b0[k])
+			want := p.b0[k]
+			if antientropy.Digest(join, now) != antientropy.Digest(p.b0[k], now) {
+				want = join
+				pushed++
+			}
+			b, _ := p.b.get(nk[0], nk[1])
+			if antientropy.Digest(b, now) != antientropy.Digest(want, now) {
+				t.Fatalf("key %q: peer holds %+v, want %+v (a %+v, b %+v)", k, b, want, p.a0[k], p.b0[k])
+			}
+			if (p.b.merged[k] > 0) != (antientropy.Digest(want, now) != antientropy.Digest(p.b0[k], now)) {
+				t.Fatalf("key %q: merged on the peer %d times, needed: %v", k, p.b.merged[k], !vclock.ObjectsEqual(want, p.b0[k]))
+			}
+		}
+		if st.KeysTransferred != pushed || st.ObjectsPulled != 0 {
+			t.Fatalf("transferred %d keys, pulled %d objects; naive comparison finds %d to push", st.KeysTransferred, st.ObjectsPulled, pushed)
+		}
+		// The peer now absorbs everything: a second push-only exchange
+		// transfers nothing.
+		st2, _ := exchange(t, cfg, p.a, p.b, p.a.tree, p.b.tree, now)
+		if st2.KeysTransferred != 0 || st2.KeysDiffering != 0 {
+			t.Fatalf("second push-only exchange: %+v", st2)
+		}
+	})
+}
+
 // TestNoFalseRepairs: identical replicas cost one root comparison and
 // transfer nothing, whichever side starts.
 func TestNoFalseRepairs(t *testing.T) {
