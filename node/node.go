@@ -103,6 +103,9 @@ func Open(cfg Config) (*Node, error) {
 		// node has joined).
 		n.cluster = newCluster(n, *cfg.Cluster)
 	}
+	if cfg.RESPListen != "" {
+		n.addRESPNamespaces(reg) // before any listener serves
+	}
 	if cfg.Listen != "" {
 		scfg := cfg.Server
 		scfg.Addr = cfg.Listen
@@ -124,7 +127,7 @@ func Open(cfg Config) (*Node, error) {
 		}
 	}
 	if cfg.RESPListen != "" {
-		if err := n.startRESP(reg); err != nil {
+		if err := n.startRESP(); err != nil {
 			if n.server != nil {
 				_ = n.server.Shutdown(context.Background())
 			}

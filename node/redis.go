@@ -117,8 +117,10 @@ func respLimits(base resp.Limits, l netproto.Limits) resp.Limits {
 	return base
 }
 
-// startRESP configures the RESP namespaces and starts the listener.
-func (n *Node) startRESP(reg *merge.Registry) error {
+// addRESPNamespaces adds the RESP counter and set namespaces to the
+// node's (unless configured already). It runs before any listener serves:
+// requests read n.namespaces without a lock.
+func (n *Node) addRESPNamespaces(reg *merge.Registry) {
 	c := n.cfg.RESP
 	if _, ok := n.namespaces[c.Counters]; !ok {
 		n.namespaces[c.Counters], _ = reg.Lookup(merge.NameCounter)
@@ -126,6 +128,11 @@ func (n *Node) startRESP(reg *merge.Registry) error {
 	if _, ok := n.namespaces[c.Sets]; !ok {
 		n.namespaces[c.Sets], _ = reg.Lookup(merge.NameSet)
 	}
+}
+
+// startRESP starts the RESP listener (addRESPNamespaces ran before).
+func (n *Node) startRESP() error {
+	c := n.cfg.RESP
 	h := &redisHandler{
 		n:        n,
 		strings:  []byte(c.Strings),
