@@ -232,8 +232,12 @@ func (r *rebalancer) plan(rg *ring.Ring, self vclock.NodeID) []task {
 				continue
 			}
 			old := r.prev.Owners(p)
-			if !slices.Contains(old, self) {
-				r.fillUntil[p].Store(fillUntil) // being streamed in by the old owners
+			// A partition is being streamed in by its old owners when this
+			// node did not own it — or when the previous ring was this node
+			// alone: a joining node plans first against a ring of itself,
+			// which makes it the owner of everything it has not received.
+			if !slices.Contains(old, self) || r.prev.Len() < 2 {
+				r.fillUntil[p].Store(fillUntil)
 			}
 			for _, id := range owners {
 				if id != self && !slices.Contains(old, id) {
