@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ecachedb/ecache/client"
+	"github.com/ecachedb/ecache/gossip"
+	"github.com/ecachedb/ecache/gossip/ring"
 	"github.com/ecachedb/ecache/storage"
 	"github.com/ecachedb/ecache/vclock"
 )
@@ -288,5 +290,33 @@ func TestRebalanceLateWriteToNonOwner(t *testing.T) {
 	eventuallyPlaced(t, 15*time.Second, nodes, []string{key}, true, false)
 	if st := outsider.RebalanceStats(); st.PartitionsDropped <= dropped || st.State != "idle" {
 		t.Fatalf("the outsider's rebalance stats: %+v (dropped before: %d)", st, dropped)
+	}
+}
+
+// TestRebalanceJoinerFillWindow: a node that joins plans first against a
+// ring of itself alone; when the others appear, the partitions it owns
+// must open the fill window (their data is still being streamed in), as
+// those of a node that was not an owner do.
+func TestRebalanceJoinerFillWindow(t *testing.T) {
+	const parts = 16
+	self, other := vclock.NodeID(1), vclock.NodeID(2)
+	r := newRebalancer(&ClusterConfig{Gossip: gossip.Config{Partitions: parts}})
+	r.c = &cluster{n: &Node{now: time.Now}}
+	r.plan(ring.MustNew(parts, 2, []vclock.NodeID{self}), self)
+	for p := range uint32(parts) {
+		if r.fillUntil[p].Load() != 0 {
+			t.Fatalf("partition %d in the fill window on a one-node ring", p)
+		}
+	}
+	rg := ring.MustNew(parts, 2, []vclock.NodeID{self, other})
+	r.plan(rg, self)
+	owned := rg.PartitionsOf(self)
+	if len(owned) == 0 {
+		t.Fatal("self owns no partition of the two-node ring")
+	}
+	for _, p := range owned {
+		if r.fillUntil[p].Load() <= time.Now().UnixNano() {
+			t.Fatalf("partition %d, owned after the join, is not in the fill window", p)
+		}
 	}
 }
